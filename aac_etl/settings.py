@@ -1,0 +1,49 @@
+"""Project-wide constants: environment variable names, defaults and state paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Environment variables (names only; values are read at run time, never logged).
+ENV_HOME = "AAC_ETL_HOME"
+ENV_SOURCES_FILE = "AAC_ETL_SOURCES"
+ENV_BUFFER_URL = "AAC_ETL_BUFFER_URL"
+ENV_TYPESENSE_URL = "TYPESENSE_URL"
+ENV_TYPESENSE_API_KEY = "TYPESENSE_API_KEY"
+ENV_DEMO_DSN = "AAC_ETL_DEMO_DSN"
+
+DEFAULT_SOURCES_FILE = "sources.yaml"
+DEFAULT_STATE_DIR = ".aac_etl"
+
+CONTRACT_DIR = Path(__file__).resolve().parent.parent / "data_contracts"
+CONTRACT_FILE_NAME = "sync_product_input.odcs.yaml"
+
+# Pipeline defaults.
+SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de", "es", "fr", "ru")
+DEFAULT_LOCALE = "en"
+CHUNK_ROWS = 50_000
+IMPORT_BATCH_SIZE = 1_000
+DEFAULT_MAX_DROP_SHARE = 0.5
+DEFAULT_MAX_INVALID_SHARE = 0.05
+MAX_LOAD_ATTEMPTS = 5
+QUARANTINE_VALUE_MAX_CHARS = 200
+
+
+def state_dir() -> Path:
+    """Return the folder that holds local state (buffer, extracts, embedded Typesense, Dagster home).
+
+    Returns:
+        ``$AAC_ETL_HOME`` when set, else ``./.aac_etl`` (relative to the working directory), created on demand.
+    """
+    root = Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def contract_path() -> Path:
+    """Return the path of the SyncProductInput data contract file."""
+    packaged = Path(__file__).resolve().parent / "data_contracts" / CONTRACT_FILE_NAME
+    if packaged.exists():
+        return packaged
+    return CONTRACT_DIR / CONTRACT_FILE_NAME
