@@ -1,0 +1,50 @@
+"""Files source: JSONL/NDJSON, CSV and Parquet files already in the SyncProductInput shape.
+
+For custom connectors: ``config.path`` is a file, a folder (searched recursively) or a glob. Nothing is
+coerced silently: values of the wrong JSON type, unreadable lines and unknown fields are reported per record
+in the ``_issues`` column (docs/ARCHITECTURE.md) and turned into quarantine rows by validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.sources.base import ExtractRequest, RawChunk
+from aac_etl.sources.files import settings
+from aac_etl.sources.files.normalize import normalize
+from aac_etl.sources.files.read import extract, resolve_files
+
+
+class FilesSource:
+    """Source of platform ``files``: SyncProductInput-shaped JSONL, CSV or Parquet files."""
+
+    platform = "files"
+    main_table = settings.MAIN_TABLE
+
+    def extract(self, config: SourceConfig, dsn: str | None, request: ExtractRequest) -> Iterator[RawChunk]:
+        """Yield raw chunks ``{"documents": rows, "attribute_types": map}`` of at most ``chunk_rows`` records.
+
+        Args:
+            config: The source's declaration; ``config.path`` names the files.
+            dsn: Unused (file sources have no connection).
+            request: Full or delta (``updated_at >= since``; records without one are kept), and chunk size.
+
+        Raises:
+            ValueError: ``config.path`` is missing or names an unsupported file.
+            FileNotFoundError: No supported file at ``config.path``.
+        """
+        del dsn
+        if not config.path:
+            raise ValueError(f"source {config.name!r}: platform 'files' needs 'path'")
+        return extract(config.path, request)
+
+    def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
+        """Turn one raw chunk into the document frame (with ``_record_id`` = ``<file>:<line>`` and ``_issues``)."""
+        del config
+        return normalize(raw)
+
+
+__all__ = ["FilesSource", "resolve_files"]

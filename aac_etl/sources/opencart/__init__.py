@@ -1,0 +1,42 @@
+"""OpenCart 3 source: extract the catalog tables with SQLAlchemy, normalize them with polars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.sources.base import ExtractRequest, RawChunk
+from aac_etl.sources.opencart.extract import extract_catalog
+from aac_etl.sources.opencart.normalize import normalize_chunk
+
+__all__ = ["OpenCartSource"]
+
+
+class OpenCartSource:
+    """The OpenCart 3 catalog (MariaDB/MySQL in production; any SQLAlchemy database with the same tables)."""
+
+    platform: str = "opencart"
+
+    def extract(self, config: SourceConfig, dsn: str | None, request: ExtractRequest) -> Iterator[RawChunk]:
+        """Yield raw chunks of the catalog, ``request.chunk_rows`` products each.
+
+        Args:
+            config: The source's declaration.
+            dsn: SQLAlchemy URL of the shop database.
+            request: Full or delta, and the chunk size.
+
+        Raises:
+            ValueError: No DSN was given.
+
+        """
+        if not dsn:
+            raise ValueError(
+                f"source {config.name!r}: OpenCart needs a DSN (environment variable {config.dsn_env})"
+            )
+        return extract_catalog(config, dsn, request)
+
+    def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
+        """Turn one raw chunk into the document frame (docs/ARCHITECTURE.md), one row per product x locale."""
+        return normalize_chunk(raw, config)

@@ -1,0 +1,125 @@
+"""Chunked Parquet datasets on disk: how stages hand data to each other with bounded memory.
+
+Every run writes its stages under ``<state>/runs/<run_id>/<source>/<stage>/``; the extract stage keeps the raw
+tables of each chunk (``chunk-00000/<table>.parquet``) so a later run can replay them, and the other stages write
+one Parquet part per chunk (``part-00000.parquet``). Only this small descriptor travels through Dagster.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from aac_etl import settings
+
+
+@dataclass(frozen=True)
+class StagedDataset:
+    """A stage's output: a folder of Parquet parts (or chunk folders of raw tables).
+
+    Attributes:
+        root: Folder of the dataset.
+        parts: Part files (or chunk folders for raw extracts), in order.
+        rows: Total rows (for raw extracts: rows of the main table).
+        mode: ``full`` or ``delta``: travels with the data so later stages know whether deletes apply.
+        run_id: The Dagster run that wrote it.
+        extra: Small per-stage facts (for example table row counts).
+    """
+
+    root: Path
+    parts: tuple[Path, ...]
+    rows: int
+    mode: Literal["full", "delta"]
+    run_id: str
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Yield the parts one at a time (never the whole dataset in memory)."""
+        for part in self.parts:
+            yield pl.read_parquet(part)
+
+    def raw_chunks(self) -> Iterator[dict[str, pl.DataFrame]]:
+        """Yield raw extract chunks as ``{table: frame}``, one chunk at a time."""
+        for chunk_dir in self.parts:
+            yield {p.stem: pl.read_parquet(p) for p in sorted(chunk_dir.glob("*.parquet"))}
+
+
+def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> Path:
+    """Return (and create) the folder of one stage of one run.
+
+    Args:
+        run_id: Dagster run id.
+        source: Source name.
+        stage: Stage name (extract, normalized, validated).
+        base: State folder; defaults to :func:`aac_etl.settings.state_dir`.
+    """
+    path = (base or settings.state_dir()) / "runs" / run_id / source / stage
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+class PartWriter:
+    """Writes numbered Parquet parts into a stage folder and builds the StagedDataset."""
+
+    def __init__(self, root: Path) -> None:
+        """Create a writer for ``root`` (which must exist)."""
+        self.root = root
+        self._parts: list[Path] = []
+        self.rows = 0
+
+    def write(self, frame: pl.DataFrame) -> Path:
+        """Write one part (empty frames are written too, to keep chunk numbering aligned)."""
+        path = self.root / f"part-{len(self._parts):05d}.parquet"
+        frame.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+        self._parts.append(path)
+        self.rows += frame.height
+        return path
+
+    def write_chunk(self, tables: dict[str, pl.DataFrame], main_table: str) -> Path:
+        """Write one raw chunk (one Parquet file per table) into ``chunk-NNNNN/``."""
+        chunk_dir = self.root / f"chunk-{len(self._parts):05d}"
+        chunk_dir.mkdir()
+        for name, frame in tables.items():
+            frame.write_parquet(chunk_dir / f"{name}.parquet", compression="zstd", compression_level=1)
+        self._parts.append(chunk_dir)
+        main = tables.get(main_table)
+        self.rows += main.height if main is not None else 0
+        return chunk_dir
+
+    def finish(
+        self, mode: Literal["full", "delta"], run_id: str, extra: dict[str, int] | None = None
+    ) -> StagedDataset:
+        """Return the descriptor of everything written."""
+        return StagedDataset(
+            root=self.root,
+            parts=tuple(self._parts),
+            rows=self.rows,
+            mode=mode,
+            run_id=run_id,
+            extra=extra or {},
+        )
+
+
+def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDataset:
+    """Re-open the raw extract kept by an earlier run, for a replay.
+
+    Args:
+        run_id: The earlier run's id.
+        source: Source name.
+        base: State folder; defaults to :func:`aac_etl.settings.state_dir`.
+
+    Raises:
+        FileNotFoundError: That run kept no extract for that source.
+    """
+    root = (base or settings.state_dir()) / "runs" / run_id / source / "extract"
+    chunks = tuple(sorted(p for p in root.glob("chunk-*") if p.is_dir()))
+    if not chunks:
+        raise FileNotFoundError(f"run {run_id} kept no extract for source {source!r} under {root}")
+    return StagedDataset(root=root, parts=chunks, rows=-1, mode="full", run_id=run_id)

@@ -1,0 +1,191 @@
+"""End to end: the real OpenCart 3.0 demo dump in MariaDB -> real Dagster runs -> DuckDB buffer -> real Typesense."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
+from aac_etl.defs.location import build_definitions
+from aac_etl.defs.resources import default_buffer_url
+from aac_etl.defs.search.assets import load_job_name
+from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.lib.typesense_client import TypesenseClient
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.typesense, pytest.mark.slow]
+
+
+@dataclass
+class Pipeline:
+    """A built code location for one OpenCart source plus handles to its real backends."""
+
+    defs: dg.Definitions
+    source: SourceConfig
+    db: sa.Engine
+    client: TypesenseClient
+    store: BufferStore
+    instance: dg.DagsterInstance
+
+    def sync(self, mode: str = "full", **kwargs: Any) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(sync_job_name(self.source.name))
+        return job.execute_in_process(
+            run_config=sync_run_config(self.source.name, mode, **kwargs), instance=self.instance, raise_on_error=False
+        )
+
+    def load(self, *, reindex: bool = False) -> dg.ExecuteInProcessResult:
+        alias = self.source.collection_alias
+        job = self.defs.resolve_job_def(load_job_name(alias))
+        config = {"ops": {f"typesense__{alias}": {"config": {"reindex": reindex}}}}
+        return job.execute_in_process(run_config=config, instance=self.instance, raise_on_error=False)
+
+
+def materialization(result: dg.ExecuteInProcessResult, last_key_part: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        if mat is not None and mat.asset_key.path[-1] == last_key_part:
+            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    raise AssertionError(f"no materialization of *{last_key_part} in run {result.run_id}")
+
+
+@pytest.fixture
+def pipeline(opencart3_mariadb_url: str, typesense_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    slug = f"oc3_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("OC3_E2E_DSN", opencart3_mariadb_url)
+    monkeypatch.setenv("TYPESENSE_URL", typesense_server.url)
+    monkeypatch.setenv("TYPESENSE_API_KEY", typesense_server.api_key)
+    source = SourceConfig(
+        name="oc3",
+        platform="opencart",
+        dsn_env="OC3_E2E_DSN",
+        organization="acme",
+        index_slug=slug,
+        languages={"en-gb": "en"},
+        default_currency="USD",
+        storefront_url="https://shop.example.com",
+    )
+    defs = build_definitions([source])
+    engine = sa.create_engine(opencart3_mariadb_url)
+    store = BufferStore(default_buffer_url())
+    store.ensure_schema()
+    client = TypesenseClient(typesense_server.url, typesense_server.api_key)
+    try:
+        yield Pipeline(defs, source, engine, client, store, dg.DagsterInstance.get())
+    finally:
+        client.close()
+        engine.dispose()
+
+
+def search(p: Pipeline, query: str) -> list[dict[str, Any]]:
+    result = p.client.search(p.source.collection_alias, query, per_page=50)
+    return [hit["document"] for hit in result["hits"]]
+
+
+def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
+    p = pipeline
+    alias = p.source.collection_alias
+
+    # First full sync: all 19 demo products become searchable.
+    first = p.sync("full")
+    assert first.success, first.all_events
+    buffered = materialization(first, "search_buffer")
+    assert buffered["documents"] == 19
+    assert buffered["enqueued_upserts"] == 19
+    loaded = p.load()
+    assert loaded.success
+    load_meta = materialization(loaded, alias)
+    assert load_meta["upserted"] == 19
+    assert load_meta["failed"] == 0
+    assert p.client.count(alias) == 19
+
+    iphone = [d for d in search(p, "iphone") if d["title"] == "iPhone"]
+    assert len(iphone) == 1
+    assert iphone[0]["price"] == pytest.approx(101.0)
+    assert "<" not in iphone[0]["description"]
+    assert "&lt;" not in iphone[0]["description"]
+    assert iphone[0]["description"].startswith("iPhone is a revolutionary new mobile phone")
+    cinema = [d for d in search(p, "cinema") if d["id"] == "42:en"]
+    assert cinema
+    assert cinema[0]["title"] == 'Apple Cinema 30"'
+
+    # Unchanged full sync: nothing enqueued, nothing sent.
+    again = p.sync("full")
+    assert again.success
+    assert materialization(again, "search_buffer")["enqueued_upserts"] == 0
+    assert materialization(again, "search_buffer")["enqueued_deletes"] == 0
+    idle = p.load()
+    assert idle.success
+    assert materialization(idle, alias)["documents_sent"] == 0
+
+    # Change one price and delete one product at the source.
+    with p.db.begin() as conn:
+        conn.execute(sa.text("UPDATE oc_product SET price = 123.45, date_modified = NOW() WHERE product_id = 40"))
+        conn.execute(sa.text("DELETE FROM oc_product WHERE product_id = 49"))
+    changed = p.sync("full")
+    assert changed.success
+    meta = materialization(changed, "search_buffer")
+    assert meta["enqueued_upserts"] == 1
+    assert meta["enqueued_deletes"] == 1
+    applied = p.load()
+    assert applied.success
+    applied_meta = materialization(applied, alias)
+    assert applied_meta["documents_sent"] == 1
+    assert applied_meta["deleted"] == 1
+    assert p.client.count(alias) == 18
+    assert [d["price"] for d in search(p, "iphone") if d["title"] == "iPhone"] == [pytest.approx(123.45)]
+    assert not [d for d in search(p, "*") if d["id"] == "49:en"]
+
+    # An emptied source stops at the safety gate; the index keeps answering with every document.
+    with p.db.begin() as conn:
+        conn.execute(sa.text("DELETE FROM oc_product"))
+    gated = p.sync("full")
+    assert not gated.success
+    failure = "\n".join(
+        e.step_failure_data.error.message
+        for e in gated.all_events
+        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
+    )
+    assert "Safety gate" in failure
+    assert p.store.status(alias).get("pending", 0) == 0
+    assert p.client.count(alias) == 18
+    history = p.store.last_sync("oc3")
+    assert history is not None
+    assert history["status"] == "failed"
+    assert "Safety gate" in (history["error"] or "")
+
+
+def test_delta_sync_and_reindex_swap_alias(pipeline: Pipeline) -> None:
+    p = pipeline
+    alias = p.source.collection_alias
+    assert p.sync("full").success
+    assert p.load().success
+    first_collection = p.client.get_alias(alias)
+
+    with p.db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE oc_product SET quantity = 0, date_modified = NOW() + INTERVAL 1 MINUTE WHERE product_id = 43")
+        )
+    delta = p.sync("delta")
+    assert delta.success
+    assert materialization(delta, "extract")["mode"] == "delta"
+    assert materialization(delta, "search_buffer")["documents"] < 19
+    assert materialization(delta, "search_buffer")["enqueued_upserts"] == 1
+    assert materialization(delta, "search_buffer")["enqueued_deletes"] == 0
+    assert p.load().success
+
+    rebuilt = p.load(reindex=True)
+    assert rebuilt.success
+    assert materialization(rebuilt, alias)["reindexed"] is True
+    second_collection = p.client.get_alias(alias)
+    assert second_collection != first_collection
+    assert p.client.get_collection(str(first_collection)) is None
+    assert p.client.count(alias) == 19
+    macbook = [d for d in search(p, "macbook") if d["id"] == "43:en"]
+    assert macbook
+    assert macbook[0]["stock_quantity"] == 0

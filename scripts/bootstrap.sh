@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install aac_etl with its dev tools. Idempotent; sourced by scripts/demo and scripts/test.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY="${PYTHON:-python3}"
+if ! command -v uv >/dev/null 2>&1 && ! "$PY" -m uv --version >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet --user uv 2>/dev/null || "$PY" -m pip install --quiet uv
+fi
+UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PY -m uv"
+[ -x .venv/bin/python ] || $UV venv --quiet --python "$PY" .venv
+$UV pip install --quiet --python .venv/bin/python -e ".[dev]"
