@@ -1,0 +1,382 @@
+"""BufferStore on DuckDB, SQLite and PostgreSQL; DuckDB shared by several processes; secret redaction."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from aac_etl import settings
+from aac_etl.lib.buffer import BufferStore, BufferStoreError, EnqueueStats, PendingSummary
+from aac_etl.lib.documents import to_payloads
+from aac_etl.lib.redact import redact, register_secret
+
+ALIAS = "products"
+SOURCE = "shop"
+
+
+def catalog(n: int, *, price_bump: float = 0.0, start: int = 0) -> pl.DataFrame:
+    """A small document frame rendered to payloads."""
+    ids = range(start, start + n)
+    frame = pl.DataFrame(
+        {
+            "external_id": [f"{i}:en" for i in ids],
+            "title": [f"Product {i}" for i in ids],
+            "price": [10.0 + i + price_bump for i in ids],
+            "attributes.color": ["red" if i % 2 else None for i in ids],
+        }
+    )
+    return to_payloads(frame)
+
+
+@pytest.fixture(
+    params=["duckdb", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BufferStore:
+    """An empty buffer on each backend."""
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'buffer.duckdb'}"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'buffer.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    buffer = BufferStore(url)
+    buffer.ensure_schema()
+    return buffer
+
+
+def counts(store: BufferStore) -> dict[tuple[str, str], int]:
+    frame = store.status(ALIAS)
+    return {(op, status): n for _, op, status, n in frame.iter_rows()}
+
+
+def pending_rows(store: BufferStore) -> pl.DataFrame:
+    batches = list(store.pending_batches(ALIAS, 1000))
+    return pl.concat(batches) if batches else pl.DataFrame()
+
+
+def test_schema_is_idempotent(store: BufferStore) -> None:
+    store.ensure_schema()
+    BufferStore(store._url).ensure_schema()  # another instance, same database
+    assert store.pending_summary() == []
+    assert store.count_live(ALIAS) == 0
+
+
+def test_enqueue_is_idempotent_and_unchanged_rows_are_not_written(store: BufferStore) -> None:
+    docs = catalog(50)
+    assert store.enqueue(ALIAS, "tenant", SOURCE, "sync-1", docs) == EnqueueStats(upserted=50, unchanged=0)
+    before = pending_rows(store)
+    summary = store.pending_summary()
+    assert summary == [PendingSummary(ALIAS, 50, int(before.get_column("id").max()))]  # type: ignore[arg-type]
+    # Re-running the same enqueue (e.g. after a crash) writes nothing: same ids, same rows.
+    assert store.enqueue(ALIAS, "tenant", SOURCE, "sync-2", docs) == EnqueueStats(upserted=0, unchanged=50)
+    assert pending_rows(store).equals(before)
+    assert store.pending_summary() == summary
+    # Duplicate ids in one frame keep the last row.
+    doubled = pl.concat([docs.head(1), docs.head(1)])
+    assert store.enqueue(ALIAS, "tenant", SOURCE, "sync-3", doubled) == EnqueueStats(0, 1)
+
+
+def test_zero_writes_when_nothing_changed_duckdb_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "buffer.duckdb"
+    store = BufferStore(f"duckdb:///{path}")
+    docs = catalog(2000)
+    store.enqueue(ALIAS, None, SOURCE, "s1", docs)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert store.enqueue(ALIAS, None, SOURCE, "s2", docs) == EnqueueStats(upserted=0, unchanged=2000)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_changed_price_gives_exactly_one_upsert(store: BufferStore) -> None:
+    docs = catalog(20)
+    store.enqueue(ALIAS, None, SOURCE, "s1", docs)
+    loaded = pending_rows(store)
+    assert store.mark_loaded(ALIAS, loaded) == 20
+    assert store.pending_summary() == []
+    frame = pl.DataFrame(
+        {
+            "external_id": [f"{i}:en" for i in range(20)],
+            "title": [f"Product {i}" for i in range(20)],
+            "price": [10.0 + i + (5.0 if i == 7 else 0.0) for i in range(20)],
+            "attributes.color": ["red" if i % 2 else None for i in range(20)],
+        }
+    )
+    stats = store.enqueue(ALIAS, None, SOURCE, "s2", to_payloads(frame))
+    assert stats == EnqueueStats(upserted=1, unchanged=19)
+    pending = pending_rows(store)
+    assert pending.get_column("external_id").to_list() == ["7:en"]
+    assert pending.get_column("id")[0] > loaded.get_column("id").max()  # type: ignore[operator]
+    assert '"price":22.0' in pending.get_column("payload")[0]
+    assert counts(store) == {("upsert", "loaded"): 19, ("upsert", "pending"): 1}
+
+
+def test_full_sync_marks_unseen_rows_of_the_same_source_as_deletes(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(10))
+    store.enqueue(ALIAS, None, "other", "s1", catalog(3, start=100))
+    store.enqueue("another_alias", None, SOURCE, "s1", catalog(4))
+    seen = catalog(10).filter(~pl.col("external_id").is_in(["3:en", "4:en"])).get_column("external_id")
+    assert store.mark_missing_as_deleted(ALIAS, SOURCE, "s2", seen) == 2
+    assert store.mark_missing_as_deleted(ALIAS, SOURCE, "s3", seen) == 0  # already deletes
+    assert store.count_live(ALIAS, SOURCE) == 8
+    assert store.count_live(ALIAS, "other") == 3
+    assert store.count_live(ALIAS) == 11
+    assert store.count_live("another_alias", SOURCE) == 4
+    deletes = pending_rows(store).filter(pl.col("op") == "delete")
+    assert sorted(deletes.get_column("external_id").to_list()) == ["3:en", "4:en"]
+    # The deleted document comes back with the same content: it is an upsert again.
+    assert store.enqueue(ALIAS, None, SOURCE, "s4", catalog(10)) == EnqueueStats(upserted=2, unchanged=8)
+    assert counts(store) == {("upsert", "pending"): 13}
+    # Explicit deletes (delta syncs that know about deletions).
+    assert store.enqueue_deletes(ALIAS, SOURCE, "s5", ["1:en", "nope:en"]) == 1
+    assert store.count_live(ALIAS, SOURCE) == 9
+
+
+def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(3))
+    sent = pending_rows(store)
+    # A newer version arrives while the loader is busy with the old one.
+    store.enqueue(ALIAS, None, SOURCE, "s2", catalog(3, price_bump=1.0).head(1))
+    assert store.mark_loaded(ALIAS, sent.select("external_id", "content_hash", "op")) == 2
+    still = pending_rows(store)
+    assert still.get_column("external_id").to_list() == ["0:en"]
+    assert still.get_column("content_hash")[0] != sent.get_column("content_hash")[0]
+    # Delete pending with the old hash; the document returns with that same hash before the delete is marked.
+    assert store.mark_missing_as_deleted(ALIAS, SOURCE, "s3", ["0:en", "2:en"]) == 1
+    delete_row = pending_rows(store).filter(pl.col("op") == "delete")
+    store.enqueue(ALIAS, None, SOURCE, "s4", catalog(3).slice(1, 1))
+    assert store.mark_loaded(ALIAS, delete_row.select("external_id", "content_hash", "op")) == 0
+    assert pending_rows(store).filter(pl.col("external_id") == "1:en").get_column("op").to_list() == [
+        "upsert"
+    ]
+
+
+def test_mark_failed_counts_attempts_then_fails_and_retry(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(2))
+    row = pending_rows(store).filter(pl.col("external_id") == "0:en")
+    failure = row.select(
+        "external_id", "content_hash", "op", pl.lit("400: Field `price` must be a float.").alias("error")
+    )
+    previous_id = int(row.get_column("id")[0])
+    for attempt in range(1, settings.MAX_LOAD_ATTEMPTS):
+        assert store.mark_failed(ALIAS, failure) == 1
+        current = pending_rows(store).filter(pl.col("external_id") == "0:en")
+        assert current.get_column("attempts").to_list() == [attempt]
+        assert int(current.get_column("id")[0]) > previous_id  # new id: the sensor sees new work
+        previous_id = int(current.get_column("id")[0])
+    assert store.mark_failed(ALIAS, failure) == 1
+    assert counts(store) == {("upsert", "failed"): 1, ("upsert", "pending"): 1}
+    failed = store.failed_documents(ALIAS)
+    assert failed.get_column("last_error").to_list() == ["400: Field `price` must be a float."]
+    assert failed.get_column("attempts").to_list() == [settings.MAX_LOAD_ATTEMPTS]
+    assert store.retry_failed(ALIAS) == 1
+    assert store.retry_failed(ALIAS) == 0
+    assert counts(store) == {("upsert", "pending"): 2}
+    assert pending_rows(store).get_column("attempts").to_list() == [0, 0]
+
+
+def test_pending_batches_are_ordered_and_bounded_by_a_snapshot(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(25))
+    iterator = store.pending_batches(ALIAS, 10)
+    first = next(iterator)
+    assert first.columns == ["id", "external_id", "op", "payload", "content_hash", "attempts"]
+    # Rows enqueued during iteration get larger ids and wait for the next run.
+    store.enqueue(ALIAS, None, SOURCE, "s2", catalog(5, start=100))
+    rest = list(iterator)
+    ids = pl.concat([first, *rest]).get_column("id").to_list()
+    assert [b.height for b in [first, *rest]] == [10, 10, 5]
+    assert ids == sorted(ids)
+    assert len(ids) == 25
+    live = pl.concat(list(store.all_live_documents(ALIAS, 7)))
+    assert live.height == 30
+    assert store.max_pending_id(ALIAS) == max(live.get_column("id").to_list())
+
+
+def test_quarantine_roundtrip(store: BufferStore) -> None:
+    rows = pl.DataFrame(
+        {
+            "source": [SOURCE, SOURCE, SOURCE],
+            "sync_id": ["s1", "s1", "s1"],
+            "external_id": ["1:en", "1:en", "2:en"],
+            "record_id": ["1", "1", "2"],
+            "field": ["price", "title", "price"],
+            "rule": ["minimum", "required", "minimum"],
+            "value": ["-1", None, "x" * 1000],
+            "message": ["price < 0", "title missing", "price < 0"],
+        }
+    )
+    assert store.add_quarantine(rows) == 3
+    listed = store.list_quarantine(SOURCE)
+    assert listed.height == 3
+    assert listed.get_column("value").str.len_chars().max() == settings.QUARANTINE_VALUE_MAX_CHARS
+    assert store.quarantine_counts(SOURCE).rows() == [("price", "minimum", 2), ("title", "required", 1)]
+    # The next sync replaces the record's old problems.
+    store.add_quarantine(rows.head(1).with_columns(pl.lit("s2").alias("sync_id")))
+    assert store.list_quarantine(SOURCE).height == 2
+    assert store.clear_quarantine(SOURCE, ["1:en"]) == 1
+    assert store.list_quarantine(SOURCE).get_column("external_id").to_list() == ["2:en"]
+    assert store.list_quarantine("elsewhere").height == 0
+
+
+def test_sync_history(store: BufferStore) -> None:
+    store.start_sync("run-1", SOURCE, "full")
+    store.add_sync_counts("run-1", extracted=10, valid=9)
+    store.add_sync_counts("run-1", extracted=5, valid=5)
+    store.update_sync("run-1", quarantined=1)
+    store.finish_sync("run-1", "succeeded", upserted=14)
+    time.sleep(0.01)
+    store.start_sync("run-2", SOURCE, "delta")
+    store.finish_sync("run-2", "failed", error="connect to postgresql://app:hunter2@db/shop failed")
+    last = store.last_sync(SOURCE)
+    assert last is not None
+    assert (last.sync_id, last.status, last.kind) == ("run-2", "failed", "delta")
+    assert last.error is not None
+    assert "hunter2" not in last.error
+    full = store.last_sync(SOURCE, kind="full", status="succeeded")
+    assert full is not None
+    assert (full.extracted, full.valid, full.quarantined, full.upserted) == (15, 14, 1, 14)
+    assert full.finished_at is not None
+    assert full.started_at is not None
+    assert full.finished_at >= full.started_at
+    assert [r.sync_id for r in store.sync_history(SOURCE)] == ["run-2", "run-1"]
+    assert store.last_sync("nothing") is None
+    with pytest.raises(ValueError, match="unknown sync counters"):
+        store.update_sync("run-1", bogus=1)
+
+
+def test_attribute_types_and_index_state(store: BufferStore) -> None:
+    assert store.get_attribute_types(ALIAS) == {}
+    assert store.lock_attribute_types(ALIAS, {"color": "string", "size": "float"}) == {
+        "color": "string",
+        "size": "float",
+    }
+    # First writer wins per attribute; new keys are added.
+    assert store.lock_attribute_types(ALIAS, {"size": "string", "weight": "float"}) == {
+        "color": "string",
+        "size": "float",
+        "weight": "float",
+    }
+    assert store.get_index_state(ALIAS) is None
+    store.set_index_state(ALIAS, "products_1", "abc", "start")
+    store.set_index_state(ALIAS, "products_2", "def", "done")
+    state = store.get_index_state(ALIAS)
+    assert state is not None
+    assert (state.collection_name, state.schema_hash, state.full_import) == ("products_2", "def", "done")
+
+
+def test_enqueue_100k_unchanged_and_changed_duckdb(tmp_path: Path) -> None:
+    store = BufferStore(f"duckdb:///{tmp_path / 'buffer.duckdb'}")
+    docs = catalog(100_000)
+    assert store.enqueue(ALIAS, None, SOURCE, "s1", docs).upserted == 100_000
+    started = time.perf_counter()
+    assert store.enqueue(ALIAS, None, SOURCE, "s2", docs) == EnqueueStats(0, 100_000)
+    unchanged_seconds = time.perf_counter() - started
+    changed = catalog(100_000, price_bump=1.0)
+    started = time.perf_counter()
+    assert store.enqueue(ALIAS, None, SOURCE, "s3", changed) == EnqueueStats(100_000, 0)
+    changed_seconds = time.perf_counter() - started
+    # Generous bounds (shared CI machines); typical: ~0.3 s unchanged, ~1 s all changed.
+    assert unchanged_seconds < 10
+    assert changed_seconds < 20
+
+
+# ---------------------------------------------------------------- DuckDB from several processes
+
+
+def _writer(url: str, rounds: int) -> None:
+    store = BufferStore(url)
+    for round_no in range(rounds):
+        store.enqueue(ALIAS, None, SOURCE, f"w{round_no}", catalog(300, price_bump=float(round_no)))
+        rows = next(iter(store.pending_batches(ALIAS, 100)), None)
+        if rows is not None:
+            store.mark_loaded(ALIAS, rows)
+
+
+def _reader(url: str, rounds: int) -> None:
+    store = BufferStore(url)
+    for _ in range(rounds):
+        store.pending_summary()
+        store.count_live(ALIAS)
+        store.status(ALIAS)
+
+
+def _holder(url: str, seconds: float, ready: object) -> None:
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect(url.removeprefix("duckdb:///"))
+    ready.set()  # type: ignore[attr-defined]
+    time.sleep(seconds)
+    con.close()
+
+
+def test_duckdb_writer_and_reader_in_separate_processes(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'shared.duckdb'}"
+    BufferStore(url).ensure_schema()
+    ctx = mp.get_context("spawn")
+    processes = [
+        ctx.Process(target=_writer, args=(url, 10)),
+        ctx.Process(target=_reader, args=(url, 40)),
+        ctx.Process(target=_reader, args=(url, 40)),
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+    assert [p.exitcode for p in processes] == [0, 0, 0]
+    store = BufferStore(url)
+    assert store.count_live(ALIAS) == 300
+    final = pl.concat(list(store.all_live_documents(ALIAS, 1000)))
+    assert final.get_column("content_hash").sort().to_list() == (
+        catalog(300, price_bump=9.0).get_column("content_hash").sort().to_list()
+    )
+
+
+def test_duckdb_lock_is_waited_for(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'locked.duckdb'}"
+    store = BufferStore(url)
+    store.ensure_schema()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_holder, args=(url, 1.5, ready))
+    holder.start()
+    assert ready.wait(60)
+    started = time.perf_counter()
+    assert store.enqueue(ALIAS, None, SOURCE, "s1", catalog(10)).upserted == 10
+    assert time.perf_counter() - started > 0.5  # it waited for the other process to let go
+    holder.join(60)
+    assert holder.exitcode == 0
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_redact_masks_passwords_and_known_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.ENV_TYPESENSE_API_KEY, "ts-admin-key-123")
+    monkeypatch.setenv(settings.ENV_DEMO_DSN, "mysql+pymysql://shop:s3cr3t-pw@db:3306/shop")
+    text = (
+        "postgresql+psycopg://app:p%40ss@db:5432/x failed; host=db password=plain123 user=u; "
+        "key ts-admin-key-123 and s3cr3t-pw leaked; https://example.com/path stays"
+    )
+    masked = redact(text)
+    for secret in ("p%40ss", "plain123", "ts-admin-key-123", "s3cr3t-pw"):
+        assert secret not in masked
+    assert "postgresql+psycopg://app:***@db:5432/x" in masked
+    assert "https://example.com/path stays" in masked
+    register_secret("runtime-generated-key")
+    assert redact("X-TYPESENSE-API-KEY runtime-generated-key") == "X-TYPESENSE-API-KEY ***"
+    assert redact("") == ""
+
+
+def test_store_errors_and_repr_do_not_leak_passwords() -> None:
+    store = BufferStore("postgresql+psycopg://app:topsecret99@127.0.0.1:1/buffer")
+    assert "topsecret99" not in repr(store)
+    assert "topsecret99" not in store.url
+    with pytest.raises(BufferStoreError) as caught:
+        store.count_live(ALIAS)
+    assert "topsecret99" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    with pytest.raises(ValueError, match="needs a file path"):
+        BufferStore("duckdb:///:memory:")

@@ -1,0 +1,335 @@
+"""load_alias on a real Typesense: full, incremental, failures, deletes, zero-downtime reindex, SIGKILL."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.documents import to_payloads
+from aac_etl.lib.loader import LoaderError, load_alias, schema_hash
+from aac_etl.lib.typesense_client import ImportResult, TypesenseClient
+from aac_etl_tests.fixtures.typesense import TypesenseEndpoint, unique_collection_name
+
+pytestmark = pytest.mark.typesense
+
+SOURCE = "shop"
+SCHEMA: dict[str, Any] = {
+    "fields": [
+        {"name": "external_id", "type": "string"},
+        {"name": "title", "type": "string"},
+        {"name": "price", "type": "float", "optional": True},
+        {"name": "locale", "type": "string", "facet": True, "optional": True},
+        {"name": "attributes", "type": "object", "optional": True},
+    ],
+    "enable_nested_fields": True,
+}
+
+
+def documents(ids: Sequence[int], *, version: int = 1, bad: Sequence[int] = ()) -> pl.DataFrame:
+    """Payload frame; ``bad`` ids get a string price that Typesense rejects."""
+    frame = pl.DataFrame(
+        {
+            "external_id": [f"{i}:en" for i in ids],
+            "title": [f"Product {i} v{version}" for i in ids],
+            "price": [f"not-a-number-{i}" if i in bad else str(10.0 + i + version) for i in ids],
+            "locale": ["en"] * len(ids),
+            "attributes.color": ["red" if i % 2 else None for i in ids],
+        }
+    )
+    if not bad:
+        frame = frame.with_columns(pl.col("price").cast(pl.Float64))
+    return to_payloads(frame)
+
+
+class SpyClient(TypesenseClient):
+    """A real client that records what it sends."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        super().__init__(url, api_key)
+        self.imported: list[str] = []
+        self.deleted: list[str] = []
+
+    def import_jsonl(
+        self, collection: str, lines: Sequence[str], *, action: str = "upsert", batch_size: int = 1000
+    ) -> list[ImportResult]:
+        self.imported.extend(lines)
+        return super().import_jsonl(collection, lines, action=action, batch_size=batch_size)
+
+    def delete_documents(self, collection: str, ids: Sequence[str]) -> int:
+        self.deleted.extend(ids)
+        return super().delete_documents(collection, ids)
+
+
+@pytest.fixture
+def client(typesense_server: TypesenseEndpoint) -> Iterator[SpyClient]:
+    with SpyClient(typesense_server.url, typesense_server.api_key) as spy:
+        yield spy
+
+
+@pytest.fixture
+def alias(client: SpyClient) -> Iterator[str]:
+    name = unique_collection_name("load")
+    yield name
+    for info in client.list_collections():
+        if str(info.get("name", "")).startswith(f"{name}_"):
+            client.delete_collection(str(info["name"]))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BufferStore:
+    buffer = BufferStore(f"duckdb:///{tmp_path / 'buffer.duckdb'}")
+    buffer.ensure_schema()
+    return buffer
+
+
+def ids_in(client: TypesenseClient, alias: str) -> list[str]:
+    found: list[str] = []
+    page = 1
+    while True:
+        result = client.search(alias, "*", query_by="title", per_page=250, page=page, include_fields="id")
+        hits = result.get("hits", [])
+        found.extend(hit["document"]["id"] for hit in hits)
+        if len(hits) < 250:
+            return sorted(found)
+        page += 1
+
+
+def collections_of(client: TypesenseClient, alias: str) -> list[str]:
+    return sorted(str(c["name"]) for c in client.list_collections() if str(c["name"]).startswith(f"{alias}_"))
+
+
+def expected_ids(ids: Sequence[int]) -> list[str]:
+    return sorted(f"{i}:en" for i in ids)
+
+
+def test_full_load_then_incremental_sends_only_pending_rows(
+    store: BufferStore, client: SpyClient, alias: str
+) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(250)))
+    progress: list[int] = []
+    stats = load_alias(store, client, alias, SCHEMA, batch_size=100, progress=progress.append)
+    assert stats.reindexed
+    assert (stats.upserted, stats.deleted, stats.failed) == (250, 0, 0)
+    assert stats.collection.startswith(f"{alias}_")
+    assert client.get_alias(alias) == stats.collection
+    assert ids_in(client, alias) == expected_ids(range(250))
+    assert sum(progress) == 250
+    assert store.pending_summary() == []
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert (state.collection_name, state.full_import, state.schema_hash) == (
+        stats.collection,
+        "done",
+        schema_hash(SCHEMA),
+    )
+    assert len(client.imported) == 250
+
+    # Nothing pending: nothing sent.
+    client.imported.clear()
+    again = load_alias(store, client, alias, SCHEMA, batch_size=100)
+    assert (again.upserted, again.deleted, again.failed, again.reindexed) == (0, 0, 0, False)
+    assert client.imported == []
+
+    # Three changed, two new, one gone (full sync): exactly those rows travel.
+    changed = documents([1, 2, 3], version=2)
+    store.enqueue(alias, None, SOURCE, "s2", pl.concat([documents(range(250)).slice(4), changed]))
+    store.enqueue(alias, None, SOURCE, "s2", documents([300, 301]))
+    seen = [f"{i}:en" for i in range(1, 250)] + ["300:en", "301:en"]
+    assert store.mark_missing_as_deleted(alias, SOURCE, "s2", seen) == 1
+    incremental = load_alias(store, client, alias, SCHEMA, batch_size=100)
+    assert (incremental.upserted, incremental.deleted, incremental.failed) == (5, 1, 0)
+    assert not incremental.reindexed
+    assert incremental.collection == stats.collection
+    assert sorted(client.imported) == sorted(
+        changed.get_column("payload").to_list() + documents([300, 301]).get_column("payload").to_list()
+    )
+    assert client.deleted == ["0:en"]
+    assert ids_in(client, alias) == expected_ids([*range(1, 250), 300, 301])
+    hit = client.search(alias, "*", query_by="title", filter_by="id:=2:en")["hits"][0]["document"]
+    assert hit["title"] == "Product 2 v2"
+    assert store.pending_summary() == []
+
+
+def test_failed_lines_are_marked_failed_with_the_error(
+    store: BufferStore, client: SpyClient, alias: str
+) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(20)))
+    load_alias(store, client, alias, SCHEMA, batch_size=8)
+    store.enqueue(alias, None, SOURCE, "s2", documents([3], version=2, bad=[3]))
+    store.enqueue(alias, None, SOURCE, "s2", documents([21], version=2))
+    stats = load_alias(store, client, alias, SCHEMA, batch_size=8)
+    assert (stats.upserted, stats.failed) == (1, 1)
+    failed = store.failed_documents(alias)
+    assert failed.get_column("external_id").to_list() == ["3:en"]
+    assert failed.get_column("status").to_list() == ["pending"]
+    assert failed.get_column("attempts").to_list() == [1]
+    error = failed.get_column("last_error")[0]
+    assert "price" in error
+    assert error.startswith("400")
+    # Still the old version in the index; the new document made it.
+    assert "21:en" in ids_in(client, alias)
+    # Fixing the record at the source: the next load sends it and clears the error.
+    store.enqueue(alias, None, SOURCE, "s3", documents([3], version=3))
+    fixed = load_alias(store, client, alias, SCHEMA, batch_size=8)
+    assert (fixed.upserted, fixed.failed) == (1, 0)
+    assert store.failed_documents(alias).height == 0
+    assert store.pending_summary() == []
+
+
+def test_reindex_swaps_alias_with_zero_downtime(store: BufferStore, client: SpyClient, alias: str) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(200)))
+    first = load_alias(store, client, alias, SCHEMA, batch_size=50)
+    observed: list[int] = []
+
+    def check_search(_: int) -> None:
+        # Between every import request of the rebuild, searches through the alias see the full old index.
+        result = client.search(alias, "*", query_by="title", per_page=1)
+        observed.append(int(result["found"]))
+        assert client.get_alias(alias) == first.collection
+
+    second = load_alias(store, client, alias, SCHEMA, batch_size=50, reindex=True, progress=check_search)
+    assert second.reindexed
+    assert second.collection != first.collection
+    assert observed == [200, 200, 200, 200]
+    assert client.get_alias(alias) == second.collection
+    assert collections_of(client, alias) == [second.collection]  # the old collection is gone
+    assert ids_in(client, alias) == expected_ids(range(200))
+
+    # A schema change rebuilds automatically.
+    wider = {**SCHEMA, "fields": [*SCHEMA["fields"], {"name": "brand", "type": "string", "optional": True}]}
+    third = load_alias(store, client, alias, wider, batch_size=50)
+    assert third.reindexed
+    assert collections_of(client, alias) == [third.collection]
+    assert ids_in(client, alias) == expected_ids(range(200))
+    assert store.pending_summary() == []
+
+
+def test_failed_rebuild_keeps_the_old_collection(store: BufferStore, client: SpyClient, alias: str) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(30)))
+    first = load_alias(store, client, alias, SCHEMA, batch_size=10)
+    broken = {**SCHEMA, "fields": [{"name": "title", "type": "int32"}, *SCHEMA["fields"][2:]]}
+    with pytest.raises(LoaderError, match="abandoned"):
+        load_alias(store, client, alias, broken, batch_size=10)
+    assert client.get_alias(alias) == first.collection
+    assert collections_of(client, alias) == [first.collection]
+    assert ids_in(client, alias) == expected_ids(range(30))
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert (state.collection_name, state.full_import) == (first.collection, "done")
+    # Nothing was marked: the buffer still considers the good collection current.
+    assert store.pending_summary() == []
+    assert not load_alias(store, client, alias, SCHEMA, batch_size=10).reindexed
+
+
+def test_empty_buffer_never_replaces_a_populated_collection(
+    store: BufferStore, client: SpyClient, alias: str, tmp_path: Path
+) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(5)))
+    first = load_alias(store, client, alias, SCHEMA)
+    fresh = BufferStore(f"duckdb:///{tmp_path / 'lost.duckdb'}")
+    with pytest.raises(LoaderError, match="refusing"):
+        load_alias(fresh, client, alias, SCHEMA)
+    assert client.get_alias(alias) == first.collection
+    assert ids_in(client, alias) == expected_ids(range(5))
+
+
+# ---------------------------------------------------------------- crash safety
+
+
+def _load_slowly(buffer_url: str, ts_url: str, api_key: str, alias: str, marker: str) -> None:
+    """Run a load that pauses after every request and records its progress in ``marker``."""
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        Path(marker).write_text(str(done))
+        time.sleep(0.3)
+
+    with TypesenseClient(ts_url, api_key) as ts:
+        load_alias(BufferStore(buffer_url), ts, alias, SCHEMA, batch_size=50, progress=progress)
+
+
+def _run_and_kill(
+    buffer_url: str, endpoint: TypesenseEndpoint, alias: str, marker: Path, after_rows: int
+) -> None:
+    ctx = mp.get_context("spawn")
+    child = ctx.Process(
+        target=_load_slowly, args=(buffer_url, endpoint.url, endpoint.api_key, alias, str(marker))
+    )
+    child.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if marker.exists() and marker.read_text() and int(marker.read_text()) >= after_rows:
+            break
+        if not child.is_alive():
+            pytest.fail(f"loader exited early with {child.exitcode}")
+        time.sleep(0.05)
+    child.kill()  # SIGKILL: no cleanup of any kind
+    child.join(30)
+    assert child.exitcode == -9
+
+
+@pytest.mark.parametrize("phase", ["first_build", "incremental"])
+def test_sigkill_mid_load_then_rerun_is_exact(
+    *,
+    phase: str,
+    store: BufferStore,
+    client: SpyClient,
+    alias: str,
+    typesense_server: TypesenseEndpoint,
+    tmp_path: Path,
+) -> None:
+    buffer_url = store._url
+    if phase == "first_build":
+        store.enqueue(alias, None, SOURCE, "s1", documents(range(400)))
+        wanted = list(range(400))
+    else:
+        store.enqueue(alias, None, SOURCE, "s1", documents(range(400)))
+        load_alias(store, client, alias, SCHEMA, batch_size=100)
+        store.enqueue(alias, None, SOURCE, "s2", documents(range(400), version=2).slice(0, 380))
+        store.enqueue(alias, None, SOURCE, "s2", documents(range(400, 450)))
+        seen = [f"{i}:en" for i in [*range(380), *range(400, 450)]]
+        assert store.mark_missing_as_deleted(alias, SOURCE, "s2", seen) == 20
+        wanted = [*range(380), *range(400, 450)]
+    _run_and_kill(buffer_url, typesense_server, alias, tmp_path / "progress.txt", after_rows=150)
+    assert store.pending_summary() != []  # the killed run left work behind
+
+    stats = load_alias(store, client, alias, SCHEMA, batch_size=100)
+    assert stats.failed == 0
+    assert store.pending_summary() == []
+    assert client.count(alias) == len(wanted)
+    assert ids_in(client, alias) == expected_ids(wanted)
+    assert collections_of(client, alias) == [stats.collection]  # no half-built collection left behind
+    if phase == "incremental":
+        doc = client.search(alias, "*", query_by="title", filter_by="id:=7:en")["hits"][0]["document"]
+        assert doc["title"] == "Product 7 v2"
+    assert _count_status(store, alias) == {("upsert", "loaded"): len(wanted)} | (
+        {("delete", "loaded"): 20} if phase == "incremental" else {}
+    )
+
+
+def _count_status(store: BufferStore, alias: str) -> dict[tuple[str, str], int]:
+    return {(op, status): n for _, op, status, n in store.status(alias).iter_rows()}
+
+
+def test_build_that_swapped_but_died_before_recording_is_adopted(
+    store: BufferStore, client: SpyClient, alias: str
+) -> None:
+    store.enqueue(alias, None, SOURCE, "s1", documents(range(10)))
+    first = load_alias(store, client, alias, SCHEMA)
+    # As if the process died right after the alias swap: state still says "start" for the serving collection.
+    store.set_index_state(alias, first.collection, schema_hash(SCHEMA), "start")
+    again = load_alias(store, client, alias, SCHEMA)
+    assert not again.reindexed
+    assert again.collection == first.collection
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert state.full_import == "done"
