@@ -35,6 +35,7 @@ class FilesSource:
         Raises:
             ValueError: ``config.path`` is missing or names an unsupported file.
             FileNotFoundError: No supported file at ``config.path``.
+
         """
         del dsn
         if not config.path:
@@ -42,7 +43,7 @@ class FilesSource:
         return extract(config.path, request)
 
     def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
-        """Turn one raw chunk into the document frame (with ``_record_id`` = ``<file>:<line>`` and ``_issues``)."""
+        """Turn one raw chunk into the document frame (``_record_id`` is ``<file>:<line>``)."""
         del config
         return normalize(raw)
 

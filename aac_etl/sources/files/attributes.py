@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from aac_etl.sources.files import settings as fs
-from aac_etl.sources.files.common import describe, issues, no_issues, query
+from aac_etl.sources.files.common import describe, issues, no_issues, query, value_kinds
 
 TYPES_SCHEMA = pl.Schema({"key": pl.String, "kind": pl.String, "first_record": pl.String})
 """Schema of the ``attribute_types`` table."""
@@ -22,7 +22,17 @@ ENTRY_SCHEMA = pl.Schema(
 )
 """Long form of JSON attributes: one row per (record, key)."""
 
-_DETERMINING = ("string", "integer", "number", "boolean", "string[]", "number[]", "boolean[]", "object", "object[]")
+_DETERMINING = (
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "string[]",
+    "number[]",
+    "boolean[]",
+    "object",
+    "object[]",
+)
 _INT_RE = r"^[+-]?\d+$"
 _FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _BOOL_RE = r"^(?i)(true|false)$"
@@ -35,7 +45,9 @@ def empty_types() -> pl.DataFrame:
 
 def merge_types(first: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame:
     """Merge two type maps; a key keeps the kind of ``first`` when both have it."""
-    return pl.concat([first, later.select(TYPES_SCHEMA.names())]).unique("key", keep="first", maintain_order=True)
+    return pl.concat([first, later.select(TYPES_SCHEMA.names())]).unique(
+        "key", keep="first", maintain_order=True
+    )
 
 
 def compatible(kind: pl.Expr, first_kind: pl.Expr) -> pl.Expr:
@@ -60,6 +72,7 @@ def json_entries(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, column: st
     Returns:
         A frame with :data:`ENTRY_SCHEMA`; ``kind`` is null for JSON null, ``text`` is the unescaped scalar
         (or the JSON text of an array/object), ``json`` the JSON text. Duplicate keys keep their first value.
+
     """
     source = frame.select(pl.col("_row").cast(pl.Int64), pl.col(column).cast(pl.String).alias("obj"))
     con.register("_attribute_input", source)
@@ -67,8 +80,9 @@ def json_entries(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, column: st
         entries = query(
             con,
             """
-            SELECT t._row, e.key, json_kind(e.value) AS kind,
-                   json_extract_string(e.value, '$') AS text, e.value::VARCHAR AS json
+            SELECT t._row, e.key, e.type,
+                   CASE WHEN e.type = 'VARCHAR' THEN e.value ->> '$' ELSE e.value::VARCHAR END AS text,
+                   e.value::VARCHAR AS json
             FROM (SELECT _row, obj FROM _attribute_input
                   WHERE obj IS NOT NULL AND json_valid(obj) AND json_type(obj, ?) = 'OBJECT') AS t,
                  json_each(t.obj, ?) AS e
@@ -80,7 +94,12 @@ def json_entries(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, column: st
         con.unregister("_attribute_input")
     if entries.is_empty():
         return pl.DataFrame(schema=ENTRY_SCHEMA)
-    return entries.cast(dict(ENTRY_SCHEMA)).unique(["_row", "key"], keep="first", maintain_order=True)
+    entries = entries.with_columns(value_kinds(con, entries["type"], entries["json"]).alias("kind"))
+    return (
+        entries.select(ENTRY_SCHEMA.names())
+        .cast(ENTRY_SCHEMA)
+        .unique(["_row", "key"], keep="first", maintain_order=True)
+    )
 
 
 def first_kinds(entries: pl.DataFrame, record_ids: pl.DataFrame) -> pl.DataFrame:
@@ -92,6 +111,7 @@ def first_kinds(entries: pl.DataFrame, record_ids: pl.DataFrame) -> pl.DataFrame
 
     Returns:
         An ``attribute_types`` table in first-occurrence order.
+
     """
     first = (
         entries.filter(pl.col("kind").is_in(_DETERMINING))
@@ -138,6 +158,7 @@ def json_columns(
     Returns:
         Per key in map order, a frame ``_row`` + ``attributes.<key>`` holding the compatible values; and the
         issue frame (``attribute_type`` for a kind other than the first, ``type`` for mixed arrays).
+
     """
     if entries.is_empty():
         return [], no_issues()
@@ -170,7 +191,9 @@ def json_columns(
         ),
     ]
     good = valued.filter(ok.fill_null(value=False))
-    by_key = {str(k[0]): part for k, part in good.partition_by("key", as_dict=True, maintain_order=True).items()}
+    by_key = {
+        str(k[0]): part for k, part in good.partition_by("key", as_dict=True, maintain_order=True).items()
+    }
     seen = set(valued["key"].unique().to_list())
     columns: list[pl.DataFrame] = []
     for key, kind in types.select("key", "kind").iter_rows():
@@ -229,6 +252,7 @@ def infer_csv_kinds(frame: pl.DataFrame, record_ids: pl.Series) -> pl.DataFrame:
 
     Returns:
         An ``attribute_types`` table in column order.
+
     """
     keys: list[str] = []
     kinds: list[str] = []
@@ -267,6 +291,7 @@ def csv_columns(
 
     Returns:
         Typed columns (with ``_row``) and the issue frame.
+
     """
     kinds = dict(types.select("key", "kind").iter_rows())
     firsts = dict(types.select("key", "first_record").iter_rows())
@@ -348,6 +373,7 @@ def typed_kinds(frame: pl.DataFrame, record_ids: pl.Series) -> pl.DataFrame:
     Args:
         frame: Rows with typed ``attributes.<key>`` columns.
         record_ids: ``_record_id`` per row, for ``first_record``.
+
     """
     keys: list[str] = []
     kinds: list[str] = []
@@ -383,6 +409,7 @@ def typed_columns(
         frame: Rows with ``_row`` and typed ``attributes.<key>`` columns.
         types: The ``attribute_types`` map.
         docs: ``_row`` and ``external_id`` (for messages).
+
     """
     kinds = dict(types.select("key", "kind").iter_rows())
     firsts = dict(types.select("key", "first_record").iter_rows())

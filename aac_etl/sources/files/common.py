@@ -21,29 +21,36 @@ _MACROS = (
         WHEN et = ['OBJECT'] THEN 'object[]'
         ELSE 'mixed[]' END
     """,
-    """
-    CREATE MACRO json_kind(v) AS CASE json_type(v)
-        WHEN 'VARCHAR' THEN 'string'
-        WHEN 'BIGINT' THEN 'integer'
-        WHEN 'UBIGINT' THEN 'integer'
-        WHEN 'DOUBLE' THEN 'number'
-        WHEN 'BOOLEAN' THEN 'boolean'
-        WHEN 'OBJECT' THEN 'object'
-        WHEN 'ARRAY' THEN json_array_kind(list_distinct(json_type(v, '$[*]')))
-        ELSE NULL END
-    """,
 )
 
-ISSUE_COLUMNS = ("_row", "field", "rule", "value", "detail")
+TYPE_KINDS: dict[str, str] = {
+    "VARCHAR": "string",
+    "BIGINT": "integer",
+    "UBIGINT": "integer",
+    "DOUBLE": "number",
+    "BOOLEAN": "boolean",
+    "OBJECT": "object",
+}
+"""DuckDB JSON type -> kind (``NULL`` has no kind; ``ARRAY`` is resolved by its elements)."""
+
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_JSON_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+_ARRAY_PATTERNS: dict[str, str] = {
+    "string[]": rf"^\[{_JSON_STRING}(?:,{_JSON_STRING})*\]$",
+    "number[]": rf"^\[{_JSON_NUMBER}(?:,{_JSON_NUMBER})*\]$",
+    "boolean[]": r"^\[(?:true|false)(?:,(?:true|false))*\]$",
+}
+"""Kinds of minified JSON arrays recognised without parsing; others (objects, mixed) are asked of DuckDB."""
+
 ISSUE_SCHEMA = pl.Schema(
     {"_row": pl.Int64, "field": pl.String, "rule": pl.String, "value": pl.String, "detail": pl.String}
 )
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB connection (UTC time zone) with the ``json_kind`` macro.
+    """Open an in-memory DuckDB connection (UTC time zone) with the ``json_array_kind`` macro.
 
-    ``json_kind(json_text)`` returns the kind of a JSON value (see :data:`settings.Kind`), NULL for JSON null.
+    ``json_array_kind(list_distinct(json_type(array_json, '$[*]')))`` gives the kind of a JSON array.
     """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -62,11 +69,50 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None 
 
     Raises:
         RuntimeError: The statement returned no result set.
+
     """
     relation = con.sql(sql, params=params)
     if relation is None:
         raise RuntimeError("query returned no result set")
     return relation.pl()
+
+
+def value_kinds(con: duckdb.DuckDBPyConnection, types: pl.Series, values: pl.Series) -> pl.Series:
+    """Kind of each JSON value (see :data:`settings.Kind`) from its DuckDB JSON type and minified JSON text.
+
+    Scalars map by type; arrays of strings, numbers or booleans are recognised by pattern on the minified
+    text, and only the remaining arrays (objects, mixed elements) are inspected by DuckDB.
+
+    Args:
+        con: Connection from :func:`connect`.
+        types: ``json_type`` per value (null when absent).
+        values: Minified JSON text per value, aligned with ``types``.
+
+    Returns:
+        A String series; null for absent values and JSON null.
+
+    """
+    frame = pl.DataFrame({"t": types.cast(pl.String), "j": values.cast(pl.String)})
+    kinds = frame.select(pl.col("t").replace_strict(TYPE_KINDS, default=None, return_dtype=pl.String))["t"]
+    arrays = frame["t"] == "ARRAY"
+    if not arrays.any():
+        return kinds
+    array_kind = pl.when(pl.col("j") == "[]").then(pl.lit("empty[]"))
+    for kind, pattern in _ARRAY_PATTERNS.items():
+        array_kind = array_kind.when(pl.col("j").str.contains(pattern)).then(pl.lit(kind))
+    resolved = frame.select(pl.when(pl.col("t") == "ARRAY").then(array_kind).otherwise(kinds).alias("k"))["k"]
+    pending = (arrays & resolved.is_null()).arg_true()
+    if pending.len() == 0:
+        return resolved
+    hard = pl.DataFrame({"i": pending, "j": frame["j"].gather(pending)})
+    con.register("_arrays", hard)
+    try:
+        found = query(
+            con, "SELECT json_array_kind(list_distinct(json_type(j, '$[*]'))) AS k FROM _arrays ORDER BY i"
+        )
+    finally:
+        con.unregister("_arrays")
+    return resolved.scatter(pending, found["k"])
 
 
 def clip(expr: pl.Expr, max_chars: int) -> pl.Expr:
@@ -110,17 +156,15 @@ def issues(
 
     Returns:
         A frame with :data:`ISSUE_SCHEMA`.
+
     """
     field_expr = pl.lit(field) if isinstance(field, str) else field
-    return (
-        frame.filter(mask.fill_null(value=False))
-        .select(
-            pl.col("_row").cast(pl.Int64),
-            field_expr.cast(pl.String).alias("field"),
-            pl.lit(rule).alias("rule"),
-            clip(value.cast(pl.String), fs.ISSUE_VALUE_MAX_CHARS).alias("value"),
-            detail.cast(pl.String).alias("detail"),
-        )
+    return frame.filter(mask.fill_null(value=False)).select(
+        pl.col("_row").cast(pl.Int64),
+        field_expr.cast(pl.String).alias("field"),
+        pl.lit(rule).alias("rule"),
+        clip(value.cast(pl.String), fs.ISSUE_VALUE_MAX_CHARS).alias("value"),
+        detail.cast(pl.String).alias("detail"),
     )
 
 
@@ -152,6 +196,7 @@ def changed_since(con: duckdb.DuckDBPyConnection, updated_at: pl.Series, since: 
 
     Returns:
         A Boolean series aligned with ``updated_at``.
+
     """
     bound = since if since.tzinfo else since.replace(tzinfo=UTC)
     frame = pl.DataFrame({"u": updated_at.cast(pl.String)}).with_row_index("i")

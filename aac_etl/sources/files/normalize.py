@@ -14,7 +14,16 @@ import polars as pl
 from aac_etl.sources.base import RawChunk
 from aac_etl.sources.files import attributes
 from aac_etl.sources.files import settings as fs
-from aac_etl.sources.files.common import clip, connect, describe, issues, iso_strings, no_issues, query
+from aac_etl.sources.files.common import (
+    clip,
+    connect,
+    describe,
+    iso_strings,
+    issues,
+    no_issues,
+    query,
+    value_kinds,
+)
 
 _EXTERNAL_ID_RE = r'"external_id"\s*:\s*"((?:[^"\\]|\\.)*)"'
 _RECORD_FIELD = "record"
@@ -22,7 +31,7 @@ _RECORD_FIELD = "record"
 
 
 def document_schema() -> pl.Schema:
-    """Schema of the fixed columns of the document frame (attribute columns come on top)."""
+    """Return the schema of the fixed columns of the document frame (attribute columns come on top)."""
     columns: dict[str, pl.DataType] = {f.name: f.dtype for f in fs.scalar_fields()}
     columns[fs.RECORD_ID] = pl.String()
     columns[fs.ISSUES] = fs.ISSUES_DTYPE
@@ -38,6 +47,7 @@ def normalize(raw: RawChunk) -> pl.DataFrame:
 
     Returns:
         One row per record: the contract fields, ``attributes.<key>`` columns, ``_record_id`` and ``_issues``.
+
     """
     frame = raw[fs.MAIN_TABLE]
     types = raw.get(fs.ATTRIBUTE_TYPES_TABLE)
@@ -55,7 +65,9 @@ def normalize(raw: RawChunk) -> pl.DataFrame:
     return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
 
 
-def _normalize_format(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, types: pl.DataFrame) -> pl.DataFrame:
+def _normalize_format(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, types: pl.DataFrame
+) -> pl.DataFrame:
     frame = frame.with_row_index("_row").with_columns(
         pl.col("_row").cast(pl.Int64),
         pl.format("{}:{}", fs.FILE_COL, fs.LINE_COL).alias(fs.RECORD_ID),
@@ -82,7 +94,11 @@ def _assemble(docs: pl.DataFrame, columns: list[pl.DataFrame], found: list[pl.Da
     grouped = (
         issue_rows.with_columns(
             pl.format(
-                "record {} field {} rule {}: {}", fs.RECORD_ID, pl.col("field"), pl.col("rule"), pl.col("detail")
+                "record {} field {} rule {}: {}",
+                fs.RECORD_ID,
+                pl.col("field"),
+                pl.col("rule"),
+                pl.col("detail"),
             ).alias("message")
         )
         .group_by("_row", maintain_order=True)
@@ -105,38 +121,44 @@ def _parse_jsonl(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Data
     fields = fs.contract_fields()
     paths = _sql_list([f"$.{f.name}" for f in fields])
     known = _sql_list([f.name for f in fields])
-    per_field = ",\n".join(
-        f'json_kind(_vals[{i}]) AS "kind:{f.name}", '
-        f"json_extract_string(_vals[{i}], '$') AS \"text:{f.name}\", "
-        f'_vals[{i}]::VARCHAR AS "json:{f.name}"'
-        for i, f in enumerate(fields, start=1)
-    )
     con.register("_chunk", frame.select("_row", fs.RAW_COL))
     try:
-        return query(
+        parsed = query(
             con,
             f"""
             WITH v AS (
                 SELECT _row, _raw, json_valid(_raw) AS _ok FROM _chunk
             ), r AS (
                 SELECT _row, _raw, _ok, CASE WHEN _ok THEN json_type(_raw) END AS _root FROM v
-            ), p AS (
-                SELECT _row, _ok, _root,
-                       CASE WHEN _root = 'OBJECT' THEN json_keys(_raw) END AS _keys,
-                       CASE WHEN _root = 'OBJECT' THEN json_extract(_raw, {paths}) END AS _vals
-                FROM r
             )
             SELECT _row, _ok, _root,
-                   list_filter(_keys, lambda k: NOT list_contains({known}, k)) AS _unknown,
-                   {per_field}
-            FROM p ORDER BY _row
-            """
+                   CASE WHEN _root = 'OBJECT' THEN
+                       list_filter(json_keys(_raw), lambda k: NOT list_contains({known}, k)) END AS _unknown,
+                   CASE WHEN _root = 'OBJECT' THEN json_type(_raw, {paths}) END AS _types,
+                   CASE WHEN _root = 'OBJECT' THEN json_extract(_raw, {paths})::VARCHAR[] END AS _vals,
+                   CASE WHEN _root = 'OBJECT' THEN json_extract_string(_raw, {paths}) END AS _texts
+            FROM r ORDER BY _row
+            """,
         )
     finally:
         con.unregister("_chunk")
+    columns: list[pl.Series] = []
+    for i, field in enumerate(fields):
+        values = parsed.select(
+            pl.col("_types").list.get(i, null_on_oob=True).alias("t"),
+            pl.col("_vals").list.get(i, null_on_oob=True).alias(f"json:{field.name}"),
+            pl.col("_texts").list.get(i, null_on_oob=True).alias(f"text:{field.name}"),
+        )
+        columns.append(
+            value_kinds(con, values["t"], values[f"json:{field.name}"]).alias(f"kind:{field.name}")
+        )
+        columns.extend([values[f"json:{field.name}"], values[f"text:{field.name}"]])
+    return parsed.drop("_types", "_vals", "_texts").with_columns(columns)
 
 
-def _unknown_fields(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed: pl.DataFrame) -> pl.DataFrame:
+def _unknown_fields(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed: pl.DataFrame
+) -> pl.DataFrame:
     """``unknown_field`` issues: every top-level key that is not a contract field, with its value."""
     rows = parsed.filter(pl.col("_unknown").list.len() > 0).select("_row")
     if rows.is_empty():
@@ -149,7 +171,7 @@ def _unknown_fields(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed:
             con,
             f"""SELECT t._row, e.key, e.value::VARCHAR AS json
                 FROM _unknown_input AS t, json_each(t._raw) AS e
-                WHERE NOT list_contains({known}, e.key) ORDER BY t._row, e.id"""
+                WHERE NOT list_contains({known}, e.key) ORDER BY t._row, e.id""",
         )
     finally:
         con.unregister("_unknown_input")
@@ -165,7 +187,11 @@ def _unknown_fields(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed:
 
 def _typed_value(field: fs.FieldSpec) -> pl.Expr:
     """Column of one contract field from the parsed JSON (only values of an accepted kind)."""
-    kind, text, raw_json = pl.col(f"kind:{field.name}"), pl.col(f"text:{field.name}"), pl.col(f"json:{field.name}")
+    kind, text, raw_json = (
+        pl.col(f"kind:{field.name}"),
+        pl.col(f"text:{field.name}"),
+        pl.col(f"json:{field.name}"),
+    )
     accepted = kind.is_in(field.accepts())
     if field.kind == "string[]":
         value = raw_json.str.json_decode(field.dtype)
@@ -213,9 +239,13 @@ def _from_jsonl(
     lines = frame.select("_row", fs.RECORD_ID, fs.LINE_COL, fs.RAW_COL, fs.UTF8_ERROR_COL)
     parsed = parsed.join(lines, on="_row", how="left", maintain_order="left")
     readable = (pl.col("_root") == "OBJECT").fill_null(value=False)
-    recovered = pl.coalesce(pl.col(fs.RAW_COL).str.extract(_EXTERNAL_ID_RE, 1), pl.format("line:{}", fs.LINE_COL))
+    recovered = pl.coalesce(
+        pl.col(fs.RAW_COL).str.extract(_EXTERNAL_ID_RE, 1), pl.format("line:{}", fs.LINE_COL)
+    )
     typed = [_typed_value(f) for f in fs.scalar_fields()]
-    docs = parsed.select("_row", *typed, fs.RECORD_ID, readable.alias("_readable"), recovered.alias("_recovered"))
+    docs = parsed.select(
+        "_row", *typed, fs.RECORD_ID, readable.alias("_readable"), recovered.alias("_recovered")
+    )
     docs = docs.with_columns(
         pl.when("_readable").then(pl.col("external_id")).otherwise(pl.col("_recovered")).alias("external_id")
     ).drop("_readable", "_recovered")
@@ -285,8 +315,10 @@ def _csv_value(field: fs.FieldSpec) -> tuple[pl.Expr, pl.Expr]:
     stripped = cell.str.strip_chars()
     cell_kind = attributes.csv_cell_kind(cell)
     if field.kind == "string[]":
-        items = stripped.str.split(fs.LIST_SEPARATOR).list.eval(pl.element().str.strip_chars()).list.eval(
-            pl.element().filter(pl.element() != "")
+        items = (
+            stripped.str.split(fs.LIST_SEPARATOR)
+            .list.eval(pl.element().str.strip_chars())
+            .list.eval(pl.element().filter(pl.element() != ""))
         )
         return pl.when(stripped != "").then(items), pl.lit(value=True)
     if field.kind == "number":
@@ -296,7 +328,9 @@ def _csv_value(field: fs.FieldSpec) -> tuple[pl.Expr, pl.Expr]:
     return (cell if field.required else pl.when(cell != "").then(cell)), pl.lit(value=True)
 
 
-def _table_field(frame: pl.DataFrame, field: fs.FieldSpec, file_format: str) -> tuple[pl.Series, pl.DataFrame]:
+def _table_field(
+    frame: pl.DataFrame, field: fs.FieldSpec, file_format: str
+) -> tuple[pl.Series, pl.DataFrame]:
     """Typed column of one contract field from CSV/Parquet rows, and its ``type`` issues."""
     name, expected = field.name, fs.KIND_LABELS.get(field.kind, field.kind)
     if name not in frame.columns:
@@ -315,11 +349,15 @@ def _table_field(frame: pl.DataFrame, field: fs.FieldSpec, file_format: str) -> 
                     field=name,
                     rule="type",
                     value=pl.col("text"),
-                    detail=pl.format("expected {}, got {}", pl.lit(expected), describe(cell_kind, pl.col("text"))),
+                    detail=pl.format(
+                        "expected {}, got {}", pl.lit(expected), describe(cell_kind, pl.col("text"))
+                    ),
                 ),
                 issues(
                     checked,
-                    pl.col("text").is_not_null() & pl.col("_ok") & (pl.col("text").str.strip_chars() != "")
+                    pl.col("text").is_not_null()
+                    & pl.col("_ok")
+                    & (pl.col("text").str.strip_chars() != "")
                     & pl.col(name).is_null(),
                     field=name,
                     rule="type",
@@ -331,7 +369,11 @@ def _table_field(frame: pl.DataFrame, field: fs.FieldSpec, file_format: str) -> 
         typed = checked.select(pl.when("_ok").then(pl.col(name)).cast(field.dtype).alias(name))[name]
         return typed, found
     kind = attributes.dtype_kind(dtype)
-    if field.kind == "string" and field.logical == "date" and (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
+    if (
+        field.kind == "string"
+        and field.logical == "date"
+        and (isinstance(dtype, pl.Datetime) or dtype == pl.Date)
+    ):
         return iso_strings(column).alias(name), no_issues()
     if kind is not None and kind in field.accepts():
         if field.kind == "string" and not field.required:
@@ -340,7 +382,9 @@ def _table_field(frame: pl.DataFrame, field: fs.FieldSpec, file_format: str) -> 
         lost = frame.select("_row", attributes.as_text(column).alias("text"), cast.alias("_cast"))
         found = issues(
             lost,
-            pl.lit(field.kind in ("number", "integer")) & pl.col("text").is_not_null() & pl.col("_cast").is_null(),
+            pl.lit(field.kind in ("number", "integer"))
+            & pl.col("text").is_not_null()
+            & pl.col("_cast").is_null(),
             field=name,
             rule="type",
             value=pl.col("text"),
@@ -423,11 +467,13 @@ def _packed_issues(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Da
     try:
         checked = query(
             con,
-            """SELECT _row, a, json_valid(a) AS ok, CASE WHEN json_valid(a) THEN json_kind(a) END AS kind
-               FROM _packed WHERE a IS NOT NULL AND trim(a) <> '' ORDER BY _row"""
+            """SELECT _row, a, json_valid(a) AS ok,
+                      CASE WHEN json_valid(a) THEN json_type(a) END AS type
+               FROM _packed WHERE a IS NOT NULL AND trim(a) <> '' ORDER BY _row""",
         )
     finally:
         con.unregister("_packed")
+    checked = checked.with_columns(value_kinds(con, checked["type"], checked["a"]).alias("kind"))
     return pl.concat(
         [
             issues(
@@ -444,7 +490,9 @@ def _packed_issues(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Da
                 field=fs.ATTRIBUTES_FIELD,
                 rule="type",
                 value=pl.col("a"),
-                detail=pl.format("expected object, got {}", describe(pl.col("kind").fill_null("null"), pl.col("a"))),
+                detail=pl.format(
+                    "expected object, got {}", describe(pl.col("kind").fill_null("null"), pl.col("a"))
+                ),
             ),
         ]
     )

@@ -7,7 +7,6 @@ JSONL, ``_raw`` (the line, decoded leniently) and ``_utf8_error`` (why the line'
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ class InputFile:
         path: Absolute path.
         name: Path relative to the folder or glob root (the file's name for a single file).
         format: ``jsonl``, ``csv`` or ``parquet``.
+
     """
 
     path: Path
@@ -51,12 +51,15 @@ def resolve_files(path: str) -> list[InputFile]:
     Raises:
         ValueError: A single file with an unsupported suffix.
         FileNotFoundError: Nothing to read.
+
     """
     target = Path(path)
     if target.is_file():
         file_format = fs.SUFFIX_FORMATS.get(target.suffix.lower())
         if file_format is None:
-            raise ValueError(f"{target.name}: unsupported file type (expected {', '.join(fs.SUFFIX_FORMATS)})")
+            raise ValueError(
+                f"{target.name}: unsupported file type (expected {', '.join(fs.SUFFIX_FORMATS)})"
+            )
         return [InputFile(target, target.name, file_format)]
     if target.is_dir():
         root = target
@@ -65,7 +68,8 @@ def resolve_files(path: str) -> list[InputFile]:
         parts = target.parts
         cut = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts))
         root = Path(*parts[:cut]) if cut else Path()
-        candidates = [Path(p) for p in glob.glob(path, recursive=True) if Path(p).is_file()]
+        pattern = Path(*parts[cut:]).as_posix() if cut < len(parts) else ""
+        candidates = [p for p in root.glob(pattern) if p.is_file()] if pattern else []
     files = [
         InputFile(p, p.relative_to(root).as_posix(), fs.SUFFIX_FORMATS[p.suffix.lower()])
         for p in candidates
@@ -183,6 +187,7 @@ def block_types(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataF
 
     Returns:
         An ``attribute_types`` table.
+
     """
     if frame.is_empty():
         return attributes.empty_types()
@@ -191,8 +196,7 @@ def block_types(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataF
     file_format = frame[fs.FORMAT_COL][0]
     found = attributes.empty_types()
     if file_format == "jsonl":
-        entries = attributes.json_entries(con, indexed, fs.RAW_COL, f"$.{fs.ATTRIBUTES_FIELD}")
-        return attributes.first_kinds(entries, indexed)
+        return _jsonl_types(con, indexed)
     if frame.schema.get(fs.ATTRIBUTES_FIELD) == pl.String:
         entries = attributes.json_entries(con, indexed, fs.ATTRIBUTES_FIELD, "$")
         found = attributes.first_kinds(entries, indexed)
@@ -202,6 +206,48 @@ def block_types(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataF
     if isinstance(struct, pl.Struct):
         frame = frame.select(pl.col(fs.ATTRIBUTES_FIELD).struct.unnest().name.prefix(fs.ATTRIBUTE_PREFIX))
     return attributes.merge_types(found, attributes.typed_kinds(frame, ids))
+
+
+def _jsonl_types(con: duckdb.DuckDBPyConnection, indexed: pl.DataFrame) -> pl.DataFrame:
+    """First kinds of JSONL attributes, parsing values only where a key first occurs.
+
+    Keys whose first value does not determine a type (null, ``[]``, mixed array) are resolved by a scan of
+    every record holding them.
+    """
+    path = f"$.{fs.ATTRIBUTES_FIELD}"
+    con.register("_type_lines", indexed.select("_row", fs.RAW_COL))
+    try:
+        objects = query(
+            con,
+            f"""SELECT _row, a, json_keys(a) AS keys FROM (
+                    SELECT _row, CASE WHEN json_valid(_raw) AND json_type(_raw, '{path}') = 'OBJECT'
+                                      THEN json_extract(_raw, '{path}')::VARCHAR END AS a
+                    FROM _type_lines)
+                WHERE a IS NOT NULL ORDER BY _row""",
+        )
+    finally:
+        con.unregister("_type_lines")
+    ids = indexed.select("_row", fs.RECORD_ID)
+    firsts = (
+        objects.select("_row", pl.col("keys").alias("key"))
+        .explode("key")
+        .drop_nulls("key")
+        .unique("key", keep="first", maintain_order=True)
+    )
+    candidates = objects.join(firsts.select("_row").unique(), on="_row", how="semi")
+    entries = attributes.json_entries(con, candidates, "a", "$").join(firsts, on=["_row", "key"], how="semi")
+    found = attributes.first_kinds(entries, ids)
+    unresolved = firsts.join(found, on="key", how="anti")
+    if not unresolved.is_empty():
+        holders = objects.filter(
+            pl.col("keys").list.eval(pl.element().is_in(unresolved["key"].implode())).list.any()
+        )
+        rest = attributes.json_entries(con, holders, "a", "$").join(
+            unresolved.select("key"), on="key", how="semi"
+        )
+        found = attributes.merge_types(found, attributes.first_kinds(rest, ids))
+    order = firsts.with_row_index("_order").select("key", "_order")
+    return found.join(order, on="key", how="left").sort("_order").drop("_order")
 
 
 def _updated_at(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Series:
@@ -216,7 +262,7 @@ def _updated_at(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Serie
             con,
             f"""SELECT CASE WHEN json_valid({fs.RAW_COL}) AND json_type({fs.RAW_COL}) = 'OBJECT'
                             THEN json_extract_string({fs.RAW_COL}, '$.updated_at') END AS u
-                FROM _delta_lines ORDER BY i"""
+                FROM _delta_lines ORDER BY i""",
         )["u"]
     finally:
         con.unregister("_delta_lines")
@@ -246,6 +292,7 @@ def extract(path: str, request: ExtractRequest) -> Iterator[RawChunk]:
 
     Yields:
         Raw chunks in file order.
+
     """
     rows = max(request.chunk_rows, 1)
     con = connect()
@@ -260,10 +307,11 @@ def extract(path: str, request: ExtractRequest) -> Iterator[RawChunk]:
                 yield from _emit(pending, types, rows, final=True)
                 pending, pending_rows = [], 0
             types = attributes.merge_types(types, block_types(con, block))
+            kept = block
             if request.mode == "delta" and request.since is not None:
-                block = block.filter(changed_since(con, _updated_at(con, block), request.since))
-            pending.append(block)
-            pending_rows += block.height
+                kept = block.filter(changed_since(con, _updated_at(con, block), request.since))
+            pending.append(kept)
+            pending_rows += kept.height
             if pending_rows >= rows:
                 rest = yield from _emit(pending, types, rows, final=False)
                 pending = [rest] if rest.height else []

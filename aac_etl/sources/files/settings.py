@@ -64,7 +64,7 @@ KIND_DTYPES: dict[Kind, pl.DataType] = {
     "number[]": pl.List(pl.Float64),
     "boolean[]": pl.List(pl.Boolean),
 }
-"""Column dtype of each kind; ``object`` and ``object[]`` are decoded into a Struct inferred from the values."""
+"""Column dtype per kind; ``object`` and ``object[]`` values decode into an inferred Struct."""
 
 KIND_LABELS: dict[Kind, str] = {
     "string": "string",
@@ -90,6 +90,7 @@ class FieldSpec:
         kind: JSON kind the field accepts: ``string``, ``number``, ``integer``, ``string[]`` or ``object``.
         required: Whether the contract requires it (empty strings of optional fields become null).
         logical: The contract's logicalType (``date`` fields also accept Parquet date/time columns).
+
     """
 
     name: str
@@ -130,7 +131,9 @@ def _field_kind(prop: dict[str, Any]) -> Kind:
     try:
         return _LOGICAL_KINDS[logical]
     except KeyError:
-        raise ValueError(f"contract field {prop.get('name')!r}: unsupported logicalType {logical!r}") from None
+        raise ValueError(
+            f"contract field {prop.get('name')!r}: unsupported logicalType {logical!r}"
+        ) from None
 
 
 @lru_cache(maxsize=1)
@@ -142,6 +145,7 @@ def contract_fields() -> tuple[FieldSpec, ...]:
 
     Raises:
         ValueError: The contract uses a type this source cannot read.
+
     """
     document = yaml.safe_load(settings.contract_path().read_text(encoding="utf-8"))
     props: list[dict[str, Any]] = document["schema"][0]["properties"]
