@@ -1,0 +1,614 @@
+"""Plain-text rendering of catalog text: HTML, shortcodes, markdown and rich-text JSON.
+
+Every step is a vectorized polars operation over a whole column. The only per-value Python is
+
+* entity decoding, which runs once per *distinct* entity found in the column (``&rsquo;``, ``&#8217;``, ...)
+  and is then applied with one Aho-Corasick pass (``str.replace_many``), and
+* rich-text JSON rendering, which only touches the rare values that start with ``{`` or ``[`` and parse
+  as JSON.
+
+Pipeline of :func:`clean_text` (each piece is a public function too):
+
+1. rich-text JSON (Shopify, Contentful, Strapi blocks, Portable Text, Editor.js) -> text with inline HTML;
+2. double-encoded HTML (``&lt;p&gt;...``, as OpenCart and PrestaShop fixtures store it) is decoded once;
+3. WordPress-style shortcodes are removed, their inner text kept;
+4. markdown syntax is removed (only when the source says its text is markdown);
+5. ``<script>``/``<style>`` elements and comments are dropped, block-level tags and ``<br>`` become a
+   space, every other tag is removed;
+6. named (HTML5 table) and numeric entities are decoded;
+7. whitespace is collapsed (non-breaking and other Unicode spaces count as whitespace) and trimmed;
+   an empty result becomes null.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "BLOCK_TAGS",
+    "KNOWN_SHORTCODES",
+    "clean_text",
+    "collapse_whitespace",
+    "decode_entities",
+    "decode_if_double_encoded",
+    "html_to_text",
+    "looks_double_encoded",
+    "markdown_to_text",
+    "render_rich_text",
+    "rich_text_to_text",
+    "strip_shortcodes",
+    "strip_tags",
+]
+
+BLOCK_TAGS: frozenset[str] = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "br", "caption", "center", "col", "colgroup",
+        "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer",
+        "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr",
+        "html", "iframe", "legend", "li", "main", "menu", "nav", "noscript", "ol", "optgroup", "option", "p",
+        "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
+    }
+)  # fmt: skip
+"""Tags whose start or end separates words (rendered as a space). Other tags are removed without a trace."""
+
+KNOWN_SHORTCODES: frozenset[str] = frozenset(
+    {
+        "caption", "wp_caption", "gallery", "audio", "video", "playlist", "embed", "product", "products",
+        "product_page", "product_category", "product_categories", "add_to_cart", "add_to_cart_url",
+        "contact-form-7", "contact-form", "shop_messages", "woocommerce_cart", "woocommerce_checkout",
+        "recent_products", "featured_products", "sale_products", "best_selling_products",
+        "top_rated_products",
+        "related_products", "row", "column", "col", "button", "tabs", "tab", "accordion", "toggle", "divider",
+        "spacer", "icon", "quote", "pullquote", "dropcap", "highlight", "one_half", "one_third", "two_third",
+        "one_fourth", "three_fourth", "one_half_last", "one_third_last", "two_third_last", "one_fourth_last",
+        "three_fourth_last",
+    }
+)  # fmt: skip
+"""Shortcode names stripped even without attributes or a closing tag (``[gallery]``, ``[row]``)."""
+
+# Page-builder families whose every tag is a shortcode (WPBakery, Divi, Avada, Enfold, Flatsome, Jupiter).
+_SHORTCODE_PREFIXES = ("vc_", "et_pb_", "fusion_", "av_", "ux_", "mk_")
+
+# --- HTML --------------------------------------------------------------------------------------------------
+_ATTRS = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
+_DROPPED_ELEMENTS = (
+    r"(?s)<!--.*?-->"
+    r"|(?is)<script\b" + _ATTRS + r">.*?</script\s*>"
+    r"|(?is)<style\b" + _ATTRS + r">.*?</style\s*>"
+    r"|(?is)<script\b" + _ATTRS + r"/>"
+)
+# ``<`` stays outside the case-insensitive group so that the regex engine can skip to it with memchr.
+_BLOCK_TAG = r"</?(?i:" + "|".join(sorted(BLOCK_TAGS, key=len, reverse=True)) + r")(?:[\s/]" + _ATTRS + r")?>"
+_ANY_TAG = r"(?i)</?[a-z][a-z0-9:._-]*(?:[\s/]" + _ATTRS + r")?>|<![^>]*>|<\?[^>]*>"
+# A run of markup and the whitespace after it; the unit of the markup dictionary. It starts at ``<`` so
+# that the literal pass only stops at ``<`` and ``&``.
+_MARKUP_RUN = (
+    r"(?s)(?:(?:<!--.*?-->|(?i)</?[a-z][a-z0-9:._-]*(?:[\s/]" + _ATTRS + r")?>|<![^>]*>|<\?[^>]*>)\s*)+"
+)
+_ENCODED_MARKUP_RUN = (
+    r"(?s)(?:(?:&lt;!--.*?--&gt;|(?i)&lt;/?[a-z][a-z0-9:._-]*(?:[\s/].*?)?&gt;|&lt;!.*?&gt;)\s*)+"
+)
+_WHOLE_MARKUP_RUN = r"^(?:" + _MARKUP_RUN + r")$"
+_DROP_ELEMENT_TAG = r"(?i)</?(?:script|style)\b"
+_MARKUP_SAMPLE_ROWS = 2_000
+_MARKUP_MAX_PATTERNS = 20_000
+# Decoded ``<``/``>`` are parked on these noncharacters while the tag fallbacks run, so that text such as
+# ``&lt;b&gt;`` is never mistaken for markup.
+_LT_PLACEHOLDER = "\ufdd0"
+_GT_PLACEHOLDER = "\ufdd1"
+
+_REAL_TAG = r"<(?:/?[A-Za-z][A-Za-z0-9]*[\s/>]|!--)"
+_ENCODED_TAG = r"&lt;(?:/?[A-Za-z][A-Za-z0-9]*(?:\s|/?&gt;)|!--)"
+_ENCODED_ENTITY = r"&amp;(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,8}|#[xX][0-9A-Fa-f]{1,8});"
+
+# One token per place ``html.unescape`` would look at: maximal, so replacing the distinct tokens with
+# leftmost-longest matching gives exactly what ``html.unescape`` gives for the whole value.
+_ENTITY_REF = r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{0,31};?)"
+_NUMERIC_REF = r"&#[0-9]+;?|&#[xX][0-9A-Fa-f]+;?"
+# What an escaping function writes (htmlspecialchars, html.escape) besides numeric references.
+_ESCAPES: dict[str, str] = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&apos;": "'"}
+# A named token other than those five: a longer name, a missing ``;``, or another name.
+_NONSTANDARD_NAMED_ENTITY = (
+    r"&(?:lt|gt|amp|quot|apos)(?:[^;]|$)"
+    r"|&(?:[b-fh-km-pr-zA-Z]|a(?:[^mp]|$)|am(?:[^p]|$)|ap(?:[^o]|$)|apo(?:[^s]|$)|g(?:[^t]|$)|l(?:[^t]|$)"
+    r"|q(?:[^u]|$)|qu(?:[^o]|$)|quo(?:[^t]|$))"
+)
+# An entity escaped once more (``&amp;rsquo;``), as double-encoded HTML holds the entities of its text.
+_ESCAPED_REF = r"&(?:amp;|#38;|#[xX]26;)(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{0,31};?)"
+
+# --- whitespace --------------------------------------------------------------------------------------------
+# Rust's \s is Unicode White_Space: covers \u00a0 (nbsp), \u2000-\u200a, \u202f, \u3000, line separators.
+_WS_RUN = r"\s{2,}|[^\S ]"
+
+# --- shortcodes --------------------------------------------------------------------------------------------
+_SC_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
+_SC_ATTR_TAG = r"\[" + _SC_NAME + r"\s+[A-Za-z_][A-Za-z0-9_-]*\s*=[^\]\n]*\]"
+_SC_SELF_CLOSING = r"\[" + _SC_NAME + r"(?:\s[^\]\n]*)?\s*/\]"
+_SC_CLOSING = r"\[/(" + _SC_NAME + r")\]"
+_SC_FAMILY = r"\[/?(?:" + "|".join(_SHORTCODE_PREFIXES) + r")[A-Za-z0-9_-]*(?:\s[^\]\n]*)?\]"
+
+
+def _named_shortcodes_pattern(names: Iterable[str]) -> str:
+    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
+    return r"\[(?:" + alternatives + r")(?:\s[^\]\n]*)?/?\]"
+
+
+_SC_KNOWN = _named_shortcodes_pattern(KNOWN_SHORTCODES)
+
+# --- markdown ----------------------------------------------------------------------------------------------
+_MD_RULES: tuple[tuple[str, str], ...] = (
+    (r"(?m)^[ \t]*(?:```|~~~)[^\n]*$", ""),  # code fences (content kept)
+    (r"(?m)^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", ""),  # reference definitions
+    (r"(?m)^[ \t]{0,3}(?:[-*_][ \t]*){3,}$", ""),  # thematic breaks
+    (r"(?m)^[ \t]{0,3}(?:=+|-+)[ \t]*$", ""),  # setext heading underlines
+    (r"(?m)^[ \t]{0,3}#{1,6}(?:[ \t]+|$)", ""),  # ATX heading markers
+    (r"(?m)[ \t]+#+[ \t]*$", ""),  # closing ATX markers
+    (r"(?m)^[ \t]*(?:>[ \t]?)+", ""),  # blockquote markers
+    (r"(?m)^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?", ""),  # list markers (+ task boxes)
+    (r"(?m)^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*(?::?-{3,}:?)?[ \t]*$", ""),  # table separator rows
+    (r"!\[([^\]\n]*)\]\([^)\n]*\)", "${1}"),  # images -> alt
+    (r"!\[([^\]\n]*)\]\[[^\]\n]*\]", "${1}"),  # reference images -> alt
+    (r"\[([^\]\n]*)\]\([^)\n]*\)", "${1}"),  # links -> text
+    (r"\[([^\]\n]+)\]\[[^\]\n]*\]", "${1}"),  # reference links -> text
+    (r"<((?:https?|ftp)://[^>\s]+|[^@>\s]+@[^@>\s]+\.[^@>\s]+)>", "${1}"),  # autolinks
+    (r"`+([^`]*[^`\s][^`]*)`+", "${1}"),  # code spans
+    (r"\*\*\*([^*\n]+)\*\*\*", "${1}"),
+    (r"\*\*([^*\n]+)\*\*", "${1}"),
+    (r"\*([^*\s](?:[^*\n]*[^*\s])?)\*", "${1}"),
+    (r"~~([^~\n]+)~~", "${1}"),
+    (r"(^|[^\w])___([^_\n]+)___([^\w]|$)", "${1}${2}${3}"),
+    (r"(^|[^\w])__([^_\n]+)__([^\w]|$)", "${1}${2}${3}"),
+    (r"(^|[^\w])_([^_\s](?:[^_\n]*[^_\s])?)_([^\w]|$)", "${1}${2}${3}"),
+    (r"(?m)\|", " "),  # table cell separators
+    (r"\\([\\`*_{}\[\]()#+\-.!>~|])", "${1}"),  # backslash escapes
+)
+
+# --- rich text JSON ----------------------------------------------------------------------------------------
+_RICH_TEXT_KEYS = frozenset({"text", "value", "children", "content", "blocks"})
+_CHILD_KEYS = ("children", "content", "blocks", "items")
+_INLINE_NODE_TYPES = frozenset(
+    {
+        "text", "span", "link", "hyperlink", "entry-hyperlink", "asset-hyperlink", "resource-hyperlink",
+        "embedded-entry-inline", "inline", "mark", "strong", "em", "bold", "italic", "code", "a", "emoji",
+        "mention", "hardbreak",
+    }
+)  # fmt: skip
+
+
+def _run(s: pl.Series, expr: pl.Expr) -> pl.Series:
+    """Evaluate ``expr`` (over column ``v``) on ``s`` with the streaming engine (morsels on every core)."""
+    return pl.LazyFrame({"v": s}).select(expr.alias(s.name)).collect(engine="streaming").to_series()
+
+
+def _any(s: pl.Series, pattern: str, *, literal: bool = False) -> bool:
+    return s.len() > 0 and bool(s.str.contains(pattern, literal=literal).any())
+
+
+def collapse_whitespace(expr: pl.Expr) -> pl.Expr:
+    """Collapse every run of whitespace (Unicode spaces, nbsp, tabs, newlines) to one space and trim.
+
+    Args:
+        expr: A Utf8 expression.
+
+    Returns:
+        The expression with whitespace normalized; an empty or all-blank value becomes null.
+
+    """
+    collapsed = expr.str.replace_all(_WS_RUN, " ").str.strip_chars(" ")
+    return pl.when(collapsed != "").then(collapsed)
+
+
+def looks_double_encoded(expr: pl.Expr) -> pl.Expr:
+    """Flag values that are HTML escaped once more (``&lt;p&gt;Hi&lt;/p&gt;``) and hold no real tag.
+
+    Args:
+        expr: A Utf8 expression.
+
+    Returns:
+        A Boolean expression (null stays null).
+
+    """
+    encoded = expr.str.contains(_ENCODED_TAG) | expr.str.contains(_ENCODED_ENTITY)
+    return encoded & ~expr.str.contains(_REAL_TAG)
+
+
+def strip_tags(expr: pl.Expr) -> pl.Expr:
+    """Remove markup with regular expressions (the reference rules; :func:`html_to_text` gets the same result
+    faster by replacing the markup it has already seen in one literal pass first).
+
+    Comments and ``<script>``/``<style>`` elements are dropped with their content, block-level tags and
+    ``<br>`` (:data:`BLOCK_TAGS`) become a space, every other tag is removed. Entities are left as they are.
+
+    Args:
+        expr: A Utf8 expression holding HTML.
+
+    Returns:
+        The expression with tags removed (whitespace not yet normalized).
+
+    """  # noqa: D205
+    return (
+        expr.str.replace_all(_DROPPED_ELEMENTS, "")
+        .str.replace_all(_BLOCK_TAG, " ")
+        .str.replace_all(_ANY_TAG, "")
+    )
+
+
+def _entity_mapping(s: pl.Series) -> dict[str, str]:
+    """Map every distinct entity token of ``s`` to its decoded text (only tokens that change)."""
+    if not _any(s, "&", literal=True):
+        return {}
+    tokens = s.str.extract_all(_ENTITY_REF).explode().drop_nulls().unique().to_list()
+    mapping = {tok: html.unescape(tok) for tok in tokens}
+    return {tok: out for tok, out in mapping.items() if out != tok}
+
+
+def _replace_literals(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """One leftmost-longest Aho-Corasick pass; replaced text is never scanned again."""
+    if not mapping:
+        return expr
+    patterns = sorted(mapping, key=len, reverse=True)
+    return expr.str.replace_many(patterns, [mapping[p] for p in patterns], leftmost=True)
+
+
+def decode_entities(s: pl.Series) -> pl.Series:
+    """Decode named (HTML5 table) and numeric (decimal or hex) character references.
+
+    The distinct entity tokens of the column are collected, each is decoded once with :func:`html.unescape`
+    (so legacy forms without ``;`` and invalid code points follow the HTML5 rules), and the mapping is applied
+    to the whole column in one Aho-Corasick pass: the result equals ``html.unescape`` value by value.
+
+    Args:
+        s: A Utf8 series.
+
+    Returns:
+        The decoded series (same length and name, nulls kept).
+
+    """
+    mapping = _entity_mapping(s)
+    if not mapping:
+        return s
+    return _run(s, _replace_literals(pl.col("v"), mapping))
+
+
+def decode_if_double_encoded(s: pl.Series, *, double_encoded: bool | None = None) -> pl.Series:
+    """Undo one level of HTML escaping on double-encoded values.
+
+    Args:
+        s: A Utf8 series.
+        double_encoded: ``True`` when the source is known to store escaped HTML (OpenCart), ``False`` when it
+            never does, ``None`` to decide per value with :func:`looks_double_encoded`.
+
+    Returns:
+        The series with the outer escaping removed where it applied.
+
+    """
+    if double_encoded is False or s.len() == 0:
+        return s
+    if double_encoded:
+        return decode_entities(s)
+    mask = s.to_frame("v").select(looks_double_encoded(pl.col("v")).fill_null(False)).to_series()
+    if not bool(mask.any()):
+        return s
+    idx = mask.arg_true()
+    return s.scatter(idx, decode_entities(s.gather(idx)))
+
+
+def _shortcode_expr(expr: pl.Expr, closed_names: Iterable[str]) -> pl.Expr:
+    for pattern in (_SC_ATTR_TAG, _SC_SELF_CLOSING, _SC_FAMILY, _SC_KNOWN):
+        expr = expr.str.replace_all(pattern, " ")
+    names = sorted(set(closed_names))
+    if names:
+        expr = expr.str.replace_all(_named_shortcodes_pattern(names), " ")
+    return expr.str.replace_all(r"\[/" + _SC_NAME + r"\]", " ")
+
+
+def _closed_shortcode_names(s: pl.Series) -> list[str]:
+    if not _any(s, "[/", literal=True):
+        return []
+    closers = s.str.extract_all(_SC_CLOSING).explode().drop_nulls().unique().to_list()
+    return [c[2:-1] for c in closers]
+
+
+def strip_shortcodes(s: pl.Series) -> pl.Series:
+    """Remove WordPress-style shortcodes, keeping the text they wrap.
+
+    Removed: closing tags ``[/name]``; opening tags with attributes ``[caption id="x"]``; self-closing
+    ``[name /]``; every tag of a known name (:data:`KNOWN_SHORTCODES`) or page-builder family (``vc_``,
+    ``et_pb_``, ...); bare ``[name]`` when ``[/name]`` appears in the same column. A bare ``[Note]`` with no
+    attributes and no closing tag is ordinary text and is kept; so are markdown links ``[t](u)``.
+
+    Args:
+        s: A Utf8 series.
+
+    Returns:
+        The series with each shortcode replaced by a space (whitespace not yet normalized).
+
+    """
+    if not _any(s, "[", literal=True):
+        return s
+    return _run(s, _shortcode_expr(pl.col("v"), _closed_shortcode_names(s)))
+
+
+def _markdown_expr(expr: pl.Expr) -> pl.Expr:
+    for pattern, replacement in _MD_RULES:
+        expr = expr.str.replace_all(pattern, replacement)
+    return expr
+
+
+def markdown_to_text(s: pl.Series) -> pl.Series:
+    """Remove markdown syntax: headings, emphasis, links ``[t](u)`` -> t, images -> alt text, code ticks and
+    fences, list markers, blockquotes, tables, reference definitions and backslash escapes.
+
+    HTML embedded in markdown is left for :func:`html_to_text`; whitespace is not normalized here.
+
+    Args:
+        s: A Utf8 series holding markdown.
+
+    Returns:
+        The series with markdown syntax removed.
+
+    """  # noqa: D205
+    if s.len() == 0:
+        return s
+    return _run(s, _markdown_expr(pl.col("v")))
+
+
+def _node_type(node: dict[str, Any]) -> str:
+    for key in ("type", "nodeType", "_type"):
+        value = node.get(key)
+        if isinstance(value, str):
+            return value.lower()
+    return ""
+
+
+def _render_node(node: Any, parts: list[str]) -> None:
+    if isinstance(node, str):
+        parts.append(node)
+        return
+    if isinstance(node, list):
+        for child in node:
+            _render_node(child, parts)
+        return
+    if not isinstance(node, dict):
+        return
+    node_type = _node_type(node)
+    block = node_type not in _INLINE_NODE_TYPES and "hyperlink" not in node_type
+    if block:
+        parts.append(" ")
+    for key in ("text", "value"):
+        value = node.get(key)
+        if isinstance(value, str):
+            parts.append(value)
+    data = node.get("data")
+    if isinstance(data, dict) and isinstance(data.get("text"), str):  # Editor.js blocks
+        parts.append(data["text"])
+    if isinstance(data, dict) and isinstance(data.get("items"), list):  # Editor.js lists
+        _render_node(data["items"], parts)
+    for key in _CHILD_KEYS:
+        children = node.get(key)
+        if isinstance(children, list | dict):
+            _render_node(children, parts)
+    if block:
+        parts.append(" ")
+
+
+def _has_rich_text_keys(node: Any, depth: int = 0) -> bool:
+    if depth > 4:
+        return False
+    if isinstance(node, dict):
+        return bool(_RICH_TEXT_KEYS & node.keys()) or any(
+            _has_rich_text_keys(v, depth + 1) for v in node.values()
+        )
+    if isinstance(node, list):
+        return any(_has_rich_text_keys(v, depth + 1) for v in node)
+    return False
+
+
+def render_rich_text(value: str) -> str | None:
+    """Render one rich-text JSON document to text.
+
+    Understands node trees whose nodes carry ``text``/``value`` strings and ``children``/``content`` lists
+    (Shopify rich text, Contentful, Strapi blocks, Sanity Portable Text, Editor.js ``blocks``). Inline nodes
+    (text, span, link, ...) are concatenated; other nodes are separated by a space.
+
+    Args:
+        value: A string that may hold JSON.
+
+    Returns:
+        The rendered text (may still hold inline HTML), ``""`` for an empty rich-text document, or None when
+        the value is not JSON or not a rich-text tree (the caller then keeps the original).
+
+    """
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict | list) or not _has_rich_text_keys(parsed):
+        return None
+    parts: list[str] = []
+    _render_node(parsed, parts)
+    return "".join(parts).strip()
+
+
+def rich_text_to_text(s: pl.Series) -> pl.Series:
+    """Render the values of ``s`` that are rich-text JSON; leave every other value untouched.
+
+    Only values starting with ``{`` or ``[`` (after leading whitespace) are parsed, in Python.
+
+    Args:
+        s: A Utf8 series.
+
+    Returns:
+        The series with rich-text JSON values replaced by their text.
+
+    """
+    if not _any(s, r"^\s*[\[{]"):
+        return s
+    mask = s.str.contains(r"^\s*[\[{]").fill_null(False)
+    idx = mask.arg_true().to_list()
+    rendered = [render_rich_text(v) for v in s.gather(idx).to_list()]
+    keep = [i for i, r in zip(idx, rendered, strict=True) if r is not None]
+    if not keep:
+        return s
+    return s.scatter(keep, pl.Series([r for r in rendered if r is not None], dtype=pl.Utf8))
+
+
+def _markup_mapping(s: pl.Series, *, encoded: bool) -> dict[str, str]:
+    r"""Map the markup runs seen in a spread sample of ``s`` to what the reference rules make of them.
+
+    A run is markup plus the whitespace after it (``</p>\r\n<p>\r\n\t``); it becomes ``" "`` when the rules
+    leave any whitespace (a block tag, a ``<br>``, a line break) and ``""`` otherwise (``<strong>``). Runs
+    holding ``<script``/``<style`` are left to the regex fallback, which drops the element's content. With
+    ``encoded`` the runs are taken in their escaped form (``&lt;p&gt;``) and judged once unescaped; a run that
+    is not well-formed markup once unescaped is left to the fallback too.
+    """
+    step = max(1, s.len() // _MARKUP_SAMPLE_ROWS)
+    sample = s.gather_every(step) if step > 1 else s
+    runs = sample.str.extract_all(_ENCODED_MARKUP_RUN if encoded else _MARKUP_RUN).explode().drop_nulls()
+    if runs.len() == 0:
+        return {}
+    runs = runs.value_counts(sort=True).to_series().head(_MARKUP_MAX_PATTERNS)
+    markup = pl.Series([html.unescape(r) for r in runs.to_list()], dtype=pl.Utf8) if encoded else runs
+    spaced = markup.to_frame("v").select(
+        strip_tags(pl.col("v")).str.contains(r"\s").alias("spaced"),
+        (pl.col("v").str.contains(_DROP_ELEMENT_TAG) | ~pl.col("v").str.contains(_WHOLE_MARKUP_RUN)).alias(
+            "drop"
+        ),
+    )
+    return {
+        run: " " if sp else ""
+        for run, sp, drop in zip(
+            runs.to_list(), spaced["spaced"].to_list(), spaced["drop"].to_list(), strict=True
+        )
+        if not drop
+    }
+
+
+def _park(text: str) -> str:
+    return text.replace("<", _LT_PLACEHOLDER).replace(">", _GT_PLACEHOLDER)
+
+
+def _entity_literals(s: pl.Series, *, encoded: bool) -> dict[str, str]:
+    """Entity tokens of ``s`` and their final text; a decoded ``<``/``>`` is parked on a noncharacter.
+
+    With ``encoded``, ``&amp;rsquo;`` (an entity escaped once more) decodes twice, while the outer escaping
+    (``&lt;``, ``&quot;``) decodes once to real characters, which are markup again. The outer escaping is
+    almost always the five tokens an escaping function writes; other named tokens are only looked for in the
+    values that hold one.
+    """
+    if not encoded:
+        return {tok: _park(out) for tok, out in _entity_mapping(s).items()}
+    if not _any(s, "&", literal=True):
+        return {}
+    literals = dict(_ESCAPES)
+    literals.update({tok: html.unescape(tok) for tok in _distinct(s, _NUMERIC_REF)})
+    odd = s.str.contains(_NONSTANDARD_NAMED_ENTITY).fill_null(False)
+    if bool(odd.any()):
+        literals.update({tok: html.unescape(tok) for tok in _distinct(s.filter(odd), _ENTITY_REF)})
+    literals.update({tok: _park(html.unescape(html.unescape(tok))) for tok in _distinct(s, _ESCAPED_REF)})
+    return {tok: out for tok, out in literals.items() if out != tok}
+
+
+def _distinct(s: pl.Series, pattern: str) -> list[str]:
+    return s.str.extract_all(pattern).explode().drop_nulls().unique().to_list()
+
+
+def _html_expr(s: pl.Series, expr: pl.Expr, *, encoded: bool = False) -> pl.Expr:
+    """Build the HTML -> text expression for the values of ``s``.
+
+    One Aho-Corasick pass replaces the markup runs of :func:`_markup_mapping` and every entity at once
+    (decoded ``<``/``>`` parked on noncharacters); the regex rules of :func:`strip_tags` then only meet the
+    markup the sample did not hold; whitespace is collapsed last. With ``encoded`` (every value escaped once
+    more) the outer escaping is undone in the same literal pass.
+    """
+    has_markup = _any(s, r"<|&lt;" if encoded else "<", literal=not encoded)
+    entities = _entity_literals(s, encoded=encoded)
+    parked = any(_LT_PLACEHOLDER in v or _GT_PLACEHOLDER in v for v in entities.values())
+    literals = {**(_markup_mapping(s, encoded=encoded) if has_markup else {}), **entities}
+    expr = _replace_literals(expr, literals)
+    if has_markup:
+        if _any(s, r"(?:<|&lt;)(?:!--|(?i:script|style)\b)" if encoded else r"<(?:!--|(?i:script|style)\b)"):
+            expr = expr.str.replace_all(_DROPPED_ELEMENTS, "")
+        expr = expr.str.replace_all(_BLOCK_TAG, " ").str.replace_all(_ANY_TAG, "")
+    if parked:
+        expr = expr.str.replace_many([_LT_PLACEHOLDER, _GT_PLACEHOLDER], ["<", ">"])
+    return collapse_whitespace(expr)
+
+
+def _double_encoded_mask(s: pl.Series) -> pl.Series:
+    return s.to_frame("v").select(looks_double_encoded(pl.col("v")).fill_null(False)).to_series()
+
+
+def _render(s: pl.Series, *, markdown: bool, shortcodes: bool, double_encoded: bool | None) -> pl.Series:
+    """Render ``s`` to text, splitting it into escaped and plain values when ``double_encoded`` is None."""
+    if s.dtype != pl.Utf8:
+        s = s.cast(pl.Utf8)
+    if s.len() == 0:
+        return s
+    if double_encoded is None:
+        mask = _double_encoded_mask(s)
+        flagged = int(mask.sum())
+        if 0 < flagged < s.len() - s.null_count():
+            idx_enc, idx_plain = mask.arg_true(), (~mask).arg_true()
+            enc = _render(s.gather(idx_enc), markdown=markdown, shortcodes=shortcodes, double_encoded=True)
+            plain = _render(
+                s.gather(idx_plain), markdown=markdown, shortcodes=shortcodes, double_encoded=False
+            )
+            return s.scatter(idx_enc, enc).scatter(idx_plain, plain)
+        double_encoded = flagged > 0
+    encoded = double_encoded
+    if encoded and markdown:  # markdown syntax (``>`` quotes) is only visible once unescaped
+        s, encoded = decode_entities(s), False
+    expr = pl.col("v")
+    if shortcodes and _any(s, "[", literal=True):
+        expr = _shortcode_expr(expr, _closed_shortcode_names(s))
+    if markdown:
+        expr = _markdown_expr(expr)
+    return _run(s, _html_expr(s, expr, encoded=encoded))
+
+
+def html_to_text(s: pl.Series, *, double_encoded: bool | None = None) -> pl.Series:
+    """Render HTML to plain text: undo double encoding, strip tags, decode entities, normalize whitespace.
+
+    The result equals :func:`decode_if_double_encoded`, then :func:`strip_tags`, :func:`decode_entities` and
+    :func:`collapse_whitespace`; it is computed faster by replacing the markup runs already seen in a sample
+    of the column and every entity in one literal (Aho-Corasick) pass, leaving the regex rules only the
+    markup the sample did not hold.
+
+    Args:
+        s: A Utf8 series holding HTML (or plain text).
+        double_encoded: See :func:`decode_if_double_encoded`.
+
+    Returns:
+        Plain text, whitespace collapsed and trimmed, empty -> null.
+
+    """
+    return _render(s, markdown=False, shortcodes=False, double_encoded=double_encoded)
+
+
+def clean_text(s: pl.Series, *, markdown: bool = False, double_encoded: bool | None = None) -> pl.Series:
+    """Render catalog text (HTML, shortcodes, markdown, rich-text JSON) to normalized plain text.
+
+    Whether a value is markdown cannot be told reliably from the value (``*`` and ``_`` are common in plain
+    text), so the source says it: pass ``markdown=True`` for markdown fields (Strapi, Sanity, headless CMSs).
+    HTML inside markdown is stripped as well.
+
+    Args:
+        s: A Utf8 series (title, description, ...). Non-string series are cast to Utf8.
+        markdown: Treat values as markdown.
+        double_encoded: ``True`` for sources that store HTML escaped once more (OpenCart ``description``),
+            ``False`` to never undo escaping, ``None`` (default) to detect it per value.
+
+    Returns:
+        A Utf8 series of the same length and name: plain text, whitespace collapsed, empty -> null.
+
+    """
+    if s.dtype != pl.Utf8:
+        s = s.cast(pl.Utf8)
+    return _render(rich_text_to_text(s), markdown=markdown, shortcodes=True, double_encoded=double_encoded)
