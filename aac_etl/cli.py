@@ -7,12 +7,12 @@ Dagster's asset code nor Great Expectations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -117,6 +117,7 @@ def run_job(defs: dg.Definitions, job_name: str, run_config: dict[str, Any], tit
 
     Returns:
         The Dagster result (success or failure; the run is in the instance either way).
+
     """
     import dagster as dg
     from dagster._core.utils import make_new_run_id
@@ -129,7 +130,11 @@ def run_job(defs: dg.Definitions, job_name: str, run_config: dict[str, Any], tit
     def target() -> None:
         try:
             holder["result"] = job.execute_in_process(
-                run_config=run_config, instance=instance, run_id=run_id, raise_on_error=False, tags={"aac_etl/via": "cli"}
+                run_config=run_config,
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                tags={"aac_etl/via": "cli"},
             )
         except BaseException as exc:  # surfaced in the main thread
             holder["error"] = exc
@@ -137,8 +142,13 @@ def run_job(defs: dg.Definitions, job_name: str, run_config: dict[str, Any], tit
     steps_total = len(job.graph.node_dict)
     thread = threading.Thread(target=target, daemon=True)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(), console=console, transient=False,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as progress:
         task = progress.add_task(title, total=steps_total)
         thread.start()
@@ -192,17 +202,20 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     return redact("\n".join(lines) or "run failed (see the Dagster UI)")
 
 
-def _materialization_metadata(result: dg.ExecuteInProcessResult, key_suffix: str) -> dict[str, Any]:
+def _materialization_metadata(result: dg.ExecuteInProcessResult, node_name: str) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is not None and mat.asset_key.path[-1] == key_suffix:
-            metadata = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    for mat in result.asset_materializations_for_node(node_name):
+        metadata = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     return metadata
 
 
 def sync_sources(
-    sources: list[SourceConfig], *, full: bool, load: bool, reindex: bool = False, allow_drop: bool = False,
+    sources: list[SourceConfig],
+    *,
+    full: bool,
+    load: bool,
+    reindex: bool = False,
+    allow_drop: bool = False,
     replay_run_id: str | None = None,
 ) -> bool:
     """Sync sources one after the other, then load their aliases; return True when every run succeeded."""
@@ -217,7 +230,7 @@ def sync_sources(
         config = sync_run_config(source.name, mode, replay_run_id=replay_run_id, allow_drop=allow_drop)
         result = run_job(defs, sync_job_name(source.name), config, f"sync {source.name} ({mode})")
         if result.success:
-            meta = _materialization_metadata(result, "search_buffer")
+            meta = _materialization_metadata(result, f"{source.name}__search_buffer")
             console.print(
                 f"[green]✓[/] {source.name}: {meta.get('documents', 0)} documents, "
                 f"{meta.get('enqueued_upserts', 0)} to upsert, {meta.get('enqueued_deletes', 0)} to delete, "
@@ -243,7 +256,7 @@ def load_alias_now(defs: dg.Definitions, alias: str, *, reindex: bool = False) -
     if not result.success:
         console.print(f"[red]✗ load {alias} failed[/] [dim](run {result.run_id})[/]\n{_failure_text(result)}")
         return False
-    meta = _materialization_metadata(result, alias)
+    meta = _materialization_metadata(result, f"typesense__{alias}")
     console.print(
         f"[green]✓[/] {alias}: sent {meta.get('documents_sent', 0)}, deleted {meta.get('deleted', 0)}, "
         f"failed {meta.get('failed', 0)}; {meta.get('documents_in_collection', 0)} documents searchable "
@@ -257,7 +270,9 @@ def load_alias_now(defs: dg.Definitions, alias: str, *, reindex: bool = False) -
 
 @app.command()
 def demo(
-    dsn: Annotated[str | None, typer.Option(help="Sync an existing OpenCart database instead of the generated shop.")] = None,
+    dsn: Annotated[
+        str | None, typer.Option(help="Sync an existing OpenCart database instead of the generated shop.")
+    ] = None,
     products: Annotated[int, typer.Option(help="Products in the generated demo shop.")] = 300,
     fresh: Annotated[bool, typer.Option(help="Regenerate the demo shop even if it exists.")] = False,
 ) -> None:
@@ -294,17 +309,23 @@ def demo(
 
 
 @app.command()
-def sync(
+def sync(  # noqa: PLR0917 (typer maps parameters to options)
     source: Annotated[list[str], typer.Option("--source", "-s", help="Source name (repeatable).")],
-    full: Annotated[bool, typer.Option("--full", help="Full sync (also deletes documents gone from the source).")] = False,
-    load: Annotated[bool, typer.Option(help="Load the buffer into Typesense right away (else the sensor does).")] = True,
+    full: Annotated[
+        bool, typer.Option("--full", help="Full sync (also deletes documents gone from the source).")
+    ] = False,
+    load: Annotated[
+        bool, typer.Option(help="Load the buffer into Typesense right away (else the sensor does).")
+    ] = True,
     reindex: Annotated[bool, typer.Option(help="Rebuild the collection and swap the alias.")] = False,
     allow_drop: Annotated[bool, typer.Option(help="Let a full sync delete more than the safety gate allows.")] = False,
     replay: Annotated[str | None, typer.Option(help="Replay the extract kept by this earlier run id.")] = None,
 ) -> None:
     """Run an ad-hoc sync of one or more sources (a delta unless --full)."""
     prepare_environment()
-    ok = sync_sources(_sources(source), full=full, load=load, reindex=reindex, allow_drop=allow_drop, replay_run_id=replay)
+    ok = sync_sources(
+        _sources(source), full=full, load=load, reindex=reindex, allow_drop=allow_drop, replay_run_id=replay
+    )
     raise typer.Exit(0 if ok else 1)
 
 
@@ -326,7 +347,9 @@ def backfill(
 
 @app.command()
 def load(
-    alias: Annotated[list[str] | None, typer.Option(help="Alias to load (default: every alias with pending rows).")] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option(help="Alias to load (default: every alias with pending rows).")
+    ] = None,
     reindex: Annotated[bool, typer.Option(help="Rebuild the collection and swap the alias.")] = False,
 ) -> None:
     """Load pending buffer rows into Typesense now (what the sensor launches)."""
@@ -334,7 +357,7 @@ def load(
     from aac_etl.defs.location import build_definitions
 
     defs = build_definitions(_sources())
-    targets = alias or [a for a, pending, _ in _store().pending_summary() if pending]
+    targets = alias or [p.alias for p in _store().pending_summary() if p.pending_count]
     if reindex and not alias:
         targets = sorted({s.collection_alias for s in _sources()})
     ok = True
@@ -353,10 +376,12 @@ def source_status(source: SourceConfig, store: BufferStore, client: Any | None) 
     """
     alias = source.collection_alias
     counts = store.status(alias)
-    pending = int(counts.get("pending", 0))
-    failed = int(counts.get("failed", 0))
-    state = store.get_index_state(alias) or {}
+    pending = int(counts.filter(counts["status"] == "pending")["count"].sum())
+    failed = int(counts.filter(counts["status"] == "failed")["count"].sum())
+    index_state = store.get_index_state(alias)
+    full_import = index_state.full_import if index_state else None
     last = store.last_sync(source.name)
+    quarantine = store.quarantine_counts(source.name)
     product_count: int | None = None
     error: str | None = None
     if client is not None:
@@ -366,16 +391,16 @@ def source_status(source: SourceConfig, store: BufferStore, client: Any | None) 
             from aac_etl.lib.redact import redact
 
             error = redact(f"Typesense unreachable: {exc}")
-    if last is not None and last.get("status") == "failed":
+    if last is not None and last.status == "failed":
         status = "error"
-        error = error or last.get("error")
+        error = error or last.error
     elif failed or error:
         status = "error"
-    elif state.get("full_import") == "start":
+    elif full_import == "start":
         status = "updating"
     elif pending:
         status = "update"
-    elif not product_count and not state:
+    elif not product_count and index_state is None:
         status = "none"
     else:
         status = "normal"
@@ -383,12 +408,12 @@ def source_status(source: SourceConfig, store: BufferStore, client: Any | None) 
         "source": source.name,
         "collection_alias": alias,
         "status": status,
-        "full_import": state.get("full_import") or ("done" if product_count else None),
+        "full_import": full_import,
         "product_count": product_count,
         "pending": pending,
         "failed": failed,
-        "quarantined": store.quarantine_counts(source.name),
-        "last_sync": _jsonable(last),
+        "quarantined": int(quarantine["count"].sum()) if quarantine.height else 0,
+        "last_sync": _jsonable(dataclasses.asdict(last)) if last is not None else None,
         "error": error,
     }
 
@@ -399,6 +424,11 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def _last_sync_text(last: dict[str, Any]) -> str:
+    when = str(last.get("finished_at") or last.get("started_at") or "")[:19]
+    return f"{last.get('kind', '-')} {last.get('status', '')} {when}"
 
 
 def _print_status(sources: list[SourceConfig], *, as_json: bool) -> None:
@@ -415,15 +445,30 @@ def _print_status(sources: list[SourceConfig], *, as_json: bool) -> None:
         out.print_json(json.dumps({"sources": rows}))
         return
     table = Table(title="aac_etl status")
-    for col in ("source", "alias", "status", "full_import", "product_count", "pending", "failed", "quarantined", "last sync"):
+    for col in (
+        "source",
+        "alias",
+        "status",
+        "full_import",
+        "product_count",
+        "pending",
+        "failed",
+        "quarantined",
+        "last sync",
+    ):
         table.add_column(col)
     for row in rows:
         last = row["last_sync"] or {}
         table.add_row(
-            row["source"], row["collection_alias"], row["status"], str(row["full_import"] or "-"),
-            str(row["product_count"] if row["product_count"] is not None else "-"), str(row["pending"]),
-            str(row["failed"]), str(row["quarantined"]),
-            f"{last.get('kind', '-')} {last.get('status', '')} {str(last.get('finished_at') or last.get('started_at') or '')[:19]}",
+            row["source"],
+            row["collection_alias"],
+            row["status"],
+            str(row["full_import"] or "-"),
+            str(row["product_count"] if row["product_count"] is not None else "-"),
+            str(row["pending"]),
+            str(row["failed"]),
+            str(row["quarantined"]),
+            _last_sync_text(last),
         )
     out.print(table)
 
@@ -451,8 +496,12 @@ def _print_search(alias: str, query: str, *, limit: int, as_json: bool, locale: 
     for doc in hits:
         desc = str(doc.get("description") or "")
         table.add_row(
-            str(doc.get("id")), str(doc.get("title")), f"{doc.get('price', '')} {doc.get('currency', '')}",
-            str(doc.get("sale_price", "")), str(doc.get("availability", "")), desc[:90] + ("…" if len(desc) > 90 else ""),
+            str(doc.get("id")),
+            str(doc.get("title")),
+            f"{doc.get('price', '')} {doc.get('currency', '')}",
+            str(doc.get("sale_price", "")),
+            str(doc.get("availability", "")),
+            desc[:90] + ("…" if len(desc) > 90 else ""),
         )
     out.print(table)
 
@@ -517,13 +566,14 @@ def quarantine_retry(
     """Re-validate quarantined records by running a full sync of their sources (fixed records leave quarantine)."""
     prepare_environment()
     store = _store()
-    chosen = [s for s in _sources(source) if store.quarantine_counts(s.name)]
+    chosen = [s for s in _sources(source) if store.quarantine_counts(s.name).height]
     if not chosen:
         console.print("Nothing in quarantine.")
         raise typer.Exit(0)
     ok = sync_sources(chosen, full=True, load=True)
     for s in chosen:
-        console.print(f"{s.name}: {store.quarantine_counts(s.name)} records still quarantined")
+        left = store.quarantine_counts(s.name)
+        console.print(f"{s.name}: {int(left['count'].sum()) if left.height else 0} quarantine rows left")
     raise typer.Exit(0 if ok else 1)
 
 

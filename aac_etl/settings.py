@@ -35,6 +35,7 @@ def state_dir() -> Path:
 
     Returns:
         ``$AAC_ETL_HOME`` when set, else ``./.aac_etl`` (relative to the working directory), created on demand.
+
     """
     root = Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR).resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -97,9 +97,7 @@ def make_document(rng: random.Random, index: int) -> dict[str, Any]:
 
 def run(client: TypesenseClient, docs: int, batch: int) -> None:
     rng = random.Random(42)  # noqa: S311 - synthetic data, not security
-    lines = [
-        json.dumps(make_document(rng, i), ensure_ascii=False, separators=(",", ":")) for i in range(docs)
-    ]
+    lines = [json.dumps(make_document(rng, i), ensure_ascii=False, separators=(",", ":")) for i in range(docs)]
     avg_bytes = sum(len(line.encode()) for line in lines) / len(lines)
     name = f"bench_{uuid.uuid4().hex[:8]}"
     client.create_collection({"name": name, "fields": SCHEMA_FIELDS})

@@ -131,9 +131,7 @@ def build_frame(rows: int, bad_share: float, seed: int = 7) -> pl.DataFrame:
         cols["attributes.option_color"].append(rng.choice(_COLORS))
         cols["attributes.option_size"].append([str(s) for s in rng.sample(range(36, 46), 3)])
         cols["attributes.weight_kg"].append(round(rng.uniform(0.1, 5), 2))
-        cols["attributes.price_by_currency"].append(
-            {"EUR": round(price * 0.92, 2), "GBP": round(price * 0.8, 2)}
-        )
+        cols["attributes.price_by_currency"].append({"EUR": round(price * 0.92, 2), "GBP": round(price * 0.8, 2)})
         cols["attributes.images"].append(
             [{"url": f"https://cdn.example.com/p/{pk}/{n}.jpg", "alt": "view"} for n in range(2)]
         )
@@ -168,10 +166,7 @@ def main() -> None:
         best = min(best, time.perf_counter() - start)
     if outcome is None:
         raise SystemExit("--repeat must be at least 1")
-    print(
-        f"threads={pl.thread_pool_size()} rows={frame.height} best={best:.3f}s "
-        f"rows/s={frame.height / best:,.0f}"
-    )
+    print(f"threads={pl.thread_pool_size()} rows={frame.height} best={best:.3f}s rows/s={frame.height / best:,.0f}")
     print(f"valid={outcome.valid.height} quarantined={outcome.invalid_rows} rules={outcome.rule_counts}")
 
 

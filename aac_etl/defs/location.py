@@ -22,6 +22,7 @@ def build_definitions(sources: list[SourceConfig] | None = None) -> dg.Definitio
 
     Returns:
         Assets, checks, jobs, the nightly schedules, the buffer sensor and the resources.
+
     """
     declared = load_sources() if sources is None else sources
     assets: list[dg.AssetsDefinition] = []

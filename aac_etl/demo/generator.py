@@ -669,17 +669,13 @@ class _Catalog:
 def _build_catalog(products: int, rng: np.random.Generator) -> _Catalog:
     n_dept, n_sub, n_qual = 8, 32, 8
     level3 = int(np.clip(products // 50, 0, 160))
-    pairs = (
-        np.sort(rng.choice(n_sub * n_qual, size=level3, replace=False)) if level3 else np.zeros(0, np.int64)
-    )
+    pairs = np.sort(rng.choice(n_sub * n_qual, size=level3, replace=False)) if level3 else np.zeros(0, np.int64)
     dept = np.concatenate([np.arange(n_dept), np.arange(n_sub) // 4, (pairs // n_qual) // 4])
     sub = np.concatenate([np.full(n_dept, -1), np.arange(n_sub), pairs // n_qual])
     qual = np.concatenate([np.full(n_dept + n_sub, -1), pairs % n_qual])
     level = np.concatenate([np.zeros(n_dept, np.int64), np.ones(n_sub, np.int64), np.full(level3, 2)])
     category_id = np.arange(1, len(level) + 1)
-    parent = np.concatenate(
-        [np.zeros(n_dept, np.int64), np.arange(n_sub) // 4 + 1, n_dept + 1 + pairs // n_qual]
-    )
+    parent = np.concatenate([np.zeros(n_dept, np.int64), np.arange(n_sub) // 4 + 1, n_dept + 1 + pairs // n_qual])
     disabled = int(category_id[n_dept + n_sub + int(rng.integers(level3))]) if level3 else 0
 
     n_brands = int(np.clip(12 + products // 2500, 12, 80))
@@ -824,9 +820,7 @@ def _within_group(counts: np.ndarray) -> np.ndarray:
     return np.arange(total) - starts
 
 
-def _mask_pick(
-    rng: np.random.Generator, rows: int, values: int, share: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _mask_pick(rng: np.random.Generator, rows: int, values: int, share: float) -> tuple[np.ndarray, np.ndarray]:
     """Random non-empty subsets of ``values`` items for ``rows`` rows: (row index, value index) pairs."""
     mask = rng.random((rows, values)) < share
     empty = np.flatnonzero(~mask.any(axis=1))
@@ -958,9 +952,7 @@ def _slugs(core: _Core, catalog: _Catalog, lang: _Language) -> pl.Series:
         }
     )
     order = [{"b": "b", "l": "l", "n": "n", "s": "id"}[k] for k in lang.words.order]
-    return frame.select(
-        pl.concat_str([pl.col(k) for k in order], separator="-", ignore_nulls=True)
-    ).to_series()
+    return frame.select(pl.concat_str([pl.col(k) for k in order], separator="-", ignore_nulls=True)).to_series()
 
 
 def _pool_index(draw: np.ndarray, size: int, offset: int = 0) -> np.ndarray:
@@ -997,9 +989,7 @@ def _html_descriptions(core: _Core, names: pl.Series, lang: _Language) -> pl.Ser
     crlf = "\r\n"
     body = pl.concat_str(
         [
-            pl.concat_str(
-                [pl.lit("<p><strong>"), c("name"), pl.lit("</strong> "), c("opener"), pl.lit(" "), c("b0")]
-            ),
+            pl.concat_str([pl.lit("<p><strong>"), c("name"), pl.lit("</strong> "), c("opener"), pl.lit(" "), c("b0")]),
             pl.lit("</p>" + crlf + "<p>" + crlf + "\t"),
             pl.concat_str([c("b1"), c("b2"), c("b3")], separator=" "),
             pl.lit("</p>" + crlf),
@@ -1047,8 +1037,7 @@ def _plain_descriptions(core: _Core, names: pl.Series, lang: _Language) -> pl.Se
     d = core.draws
     parts = [names, lang.plain_openers.gather(_pool_index(d[:, 0], len(words.openers)))]
     parts += [
-        lang.plain_bodies.gather(_pool_index(d[:, 2], len(words.bodies), k) * m + core.material)
-        for k in range(4)
+        lang.plain_bodies.gather(_pool_index(d[:, 2], len(words.bodies), k) * m + core.material) for k in range(4)
     ]
     frame = pl.DataFrame({f"p{i}": p for i, p in enumerate(parts)} | {"kind": core.text_kind})
     text = pl.concat_str([pl.col(f"p{i}") for i in range(len(parts))], separator=" ")
@@ -1098,9 +1087,7 @@ def _product_rows(core: _Core, catalog: _Catalog, rng: np.random.Generator) -> p
             )
             .when(pl.col("kind") == 1)
             .then(
-                pl.concat_str(
-                    [pl.lit("catalog/Products/"), pl.col("sub"), pl.lit(" "), pl.col("id"), pl.lit(".JPG")]
-                )
+                pl.concat_str([pl.lit("catalog/Products/"), pl.col("sub"), pl.lit(" "), pl.col("id"), pl.lit(".JPG")])
             )
             .when(pl.col("kind") == 2)
             .then(pl.lit(""))
@@ -1108,9 +1095,7 @@ def _product_rows(core: _Core, catalog: _Catalog, rng: np.random.Generator) -> p
         )
         .to_series()
     )
-    codes = pl.Series([*catalog.brand_codes, "GEN"]).gather(
-        np.where(core.brand < 0, len(catalog.brands), core.brand)
-    )
+    codes = pl.Series([*catalog.brand_codes, "GEN"]).gather(np.where(core.brand < 0, len(catalog.brands), core.brand))
     pid_text = pl.Series(core.pid).cast(pl.Utf8).str.zfill(6)
     model = codes + "-" + pid_text
     sku_kind = _pick(rng, n, [0.83, 0.14, 0.01, 0.02])
@@ -1251,9 +1236,7 @@ def _special_rows(core: _Core, rng: np.random.Generator, ids: _Ids) -> pl.DataFr
     past = _day("2019-01-01") + rng.integers(0, 5 * 365, m)
     start = np.where(kind == 1, _day("2024-01-01") + rng.integers(0, 500, m), past)
     start = np.where(kind == 3, _day("2031-01-01") + rng.integers(0, 365, m), start)
-    end = np.where(
-        kind == 1, _day("2030-01-01") + rng.integers(0, 5 * 365, m), past + rng.integers(10, 120, m)
-    )
+    end = np.where(kind == 1, _day("2030-01-01") + rng.integers(0, 5 * 365, m), past + rng.integers(10, 120, m))
     start_text = _dates(start).to_numpy()
     end_text = _dates(end).to_numpy()
     zero = np.full(m, _ZERO_DATE, dtype=object)
@@ -1285,9 +1268,7 @@ def _discount_rows(core: _Core, rng: np.random.Generator, ids: _Ids) -> pl.DataF
         {
             "product_discount_id": np.arange(ids.discount, ids.discount + m),
             "product_id": core.pid[rows],
-            "customer_group_id": np.concatenate(
-                [np.ones(3 * len(tiers), np.int64), np.full(len(wholesale), 2)]
-            ),
+            "customer_group_id": np.concatenate([np.ones(3 * len(tiers), np.int64), np.full(len(wholesale), 2)]),
             "quantity": quantity,
             "priority": np.ones(m, np.int64),
             "price": _money(core.price[rows] * factor),
@@ -1307,10 +1288,7 @@ def _option_rows(core: _Core, rng: np.random.Generator, ids: _Ids) -> tuple[pl.D
     engraving = rng.random(n) < 0.02
     product_rows = np.concatenate([np.flatnonzero(f) for f in (sized, colored, gift, engraving)])
     option = np.concatenate(
-        [
-            np.full(int(f.sum()), o)
-            for f, o in zip((sized, colored, gift, engraving), (1, 2, 3, 4), strict=True)
-        ]
+        [np.full(int(f.sum()), o) for f, o in zip((sized, colored, gift, engraving), (1, 2, 3, 4), strict=True)]
     )
     order = np.lexsort((option, product_rows))
     product_rows, option = product_rows[order], option[order]
@@ -1462,9 +1440,7 @@ def _seo_rows(core: _Core, catalog: _Catalog, langs: Sequence[_Language], ids: _
 # ------------------------------------------------------------------------------------------------ base tables
 
 
-def _base_tables(
-    catalog: _Catalog, langs: Sequence[_Language], ids: _Ids, name: str
-) -> dict[str, pl.DataFrame]:
+def _base_tables(catalog: _Catalog, langs: Sequence[_Language], ids: _Ids, name: str) -> dict[str, pl.DataFrame]:
     tables: dict[str, pl.DataFrame] = {}
     tables["language"] = pl.DataFrame(
         {
@@ -1518,9 +1494,7 @@ def _base_tables(
             "date_modified": ["2026-06-01 06:00:00"] * len(_CURRENCIES),
         }
     )
-    tables["customer_group"] = pl.DataFrame(
-        {"customer_group_id": [1, 2], "approval": [0, 1], "sort_order": [1, 2]}
-    )
+    tables["customer_group"] = pl.DataFrame({"customer_group_id": [1, 2], "approval": [0, 1], "sort_order": [1, 2]})
     tables["customer_group_description"] = pl.DataFrame(
         {
             "customer_group_id": [g for _ in langs for g in (1, 2)],
@@ -1534,9 +1508,7 @@ def _base_tables(
         for lang in langs
         for sid, text in zip(_STOCK_IDS, lang.words.stock, strict=True)
     ]
-    tables["stock_status"] = pl.DataFrame(
-        stock, schema=["stock_status_id", "language_id", "name"], orient="row"
-    )
+    tables["stock_status"] = pl.DataFrame(stock, schema=["stock_status_id", "language_id", "name"], orient="row")
 
     option_types = (
         (_OPT_SIZE, "select"),
@@ -1552,11 +1524,7 @@ def _base_tables(
         }
     )
     tables["option_description"] = pl.DataFrame(
-        [
-            (o, lang.language_id, _encode(lang.words.options[o - 1]))
-            for lang in langs
-            for o, _ in option_types
-        ],
+        [(o, lang.language_id, _encode(lang.words.options[o - 1])) for lang in langs for o, _ in option_types],
         schema=["option_id", "language_id", "name"],
         orient="row",
     )
@@ -1578,17 +1546,11 @@ def _base_tables(
         return words.colors[index] if option_id == _OPT_COLOR else words.gifts[index]
 
     tables["option_value_description"] = pl.DataFrame(
-        [
-            (v, lang.language_id, o, _encode(value_name(o, i, lang.words)))
-            for lang in langs
-            for v, o, i in values
-        ],
+        [(v, lang.language_id, o, _encode(value_name(o, i, lang.words))) for lang in langs for v, o, i in values],
         schema=["option_value_id", "language_id", "option_id", "name"],
         orient="row",
     ).sort(["option_value_id", "language_id"])
-    tables["attribute"] = pl.DataFrame(
-        {"attribute_id": [1, 2], "attribute_group_id": [1, 1], "sort_order": [1, 2]}
-    )
+    tables["attribute"] = pl.DataFrame({"attribute_id": [1, 2], "attribute_group_id": [1, 1], "sort_order": [1, 2]})
     tables["attribute_description"] = pl.DataFrame(
         [(a + 1, lang.language_id, _encode(lang.words.attributes[a])) for lang in langs for a in (0, 1)],
         schema=["attribute_id", "language_id", "name"],
@@ -1599,8 +1561,7 @@ def _base_tables(
             "manufacturer_id": list(range(1, len(catalog.brands) + 1)),
             "name": [_encode(b) for b in catalog.brands],
             "image": [
-                f"catalog/brands/{_slug(b)}.png" if i % 3 and _slug(b) else None
-                for i, b in enumerate(catalog.brands)
+                f"catalog/brands/{_slug(b)}.png" if i % 3 and _slug(b) else None for i, b in enumerate(catalog.brands)
             ],
             "sort_order": [0] * len(catalog.brands),
         }
@@ -1627,9 +1588,7 @@ def _base_tables(
             cid = int(catalog.category_id[r])
             name_text = catalog.name(r, lang.words)
             blurb = (
-                ""
-                if catalog.level[r] == 2
-                else _encode(f"<p>{lang.words.blurb.format(c=_html_text(name_text))}</p>")
+                "" if catalog.level[r] == 2 else _encode(f"<p>{lang.words.blurb.format(c=_html_text(name_text))}</p>")
             )
             desc.append((cid, lang.language_id, _encode(name_text), blurb, _encode(name_text), "", ""))
             parent = int(catalog.parent_id[r])
@@ -1654,13 +1613,9 @@ def _base_tables(
     ).sort(["category_id", "language_id"])
     paths = [(int(catalog.category_id[r]), p, lvl) for r in rows for lvl, p in enumerate(catalog.path(r))]
     tables["category_path"] = pl.DataFrame(paths, schema=["category_id", "path_id", "level"], orient="row")
-    seo_frame = pl.DataFrame(
-        seo, schema=["seo_url_id", "store_id", "language_id", "query", "keyword"], orient="row"
-    )
+    seo_frame = pl.DataFrame(seo, schema=["seo_url_id", "store_id", "language_id", "query", "keyword"], orient="row")
     seo_frame = _dedupe_keywords(seo_frame, langs)
-    tables["seo_url"] = seo_frame.with_columns(
-        pl.Series("seo_url_id", np.arange(ids.seo, ids.seo + seo_frame.height))
-    )
+    tables["seo_url"] = seo_frame.with_columns(pl.Series("seo_url_id", np.arange(ids.seo, ids.seo + seo_frame.height)))
     ids.seo += seo_frame.height
     return tables
 
@@ -1776,9 +1731,7 @@ def generate_shop(
             for number, start in enumerate(range(1, products + 1, chunk), start=1):
                 n = min(chunk, products + 1 - start)
                 rng = np.random.default_rng([seed, 1, number])
-                _write_chunk(
-                    writer, prefix=prefix, catalog=catalog, langs=langs, ids=ids, start=start, n=n, rng=rng
-                )
+                _write_chunk(writer, prefix=prefix, catalog=catalog, langs=langs, ids=ids, start=start, n=n, rng=rng)
                 writer.commit()
                 if progress is not None:
                     progress(start + n - 1)
@@ -1893,9 +1846,7 @@ def mutate_shop(
     return k
 
 
-def _delete_products(
-    cursor: Any, quote: Callable[[str], str], mark: str, prefix: str, ids: list[int]
-) -> None:
+def _delete_products(cursor: Any, quote: Callable[[str], str], mark: str, prefix: str, ids: list[int]) -> None:
     tables = (
         "product",
         "product_description",
@@ -2007,9 +1958,7 @@ def generate_files(
             rng = np.random.default_rng([seed, 1, number])
             core = _core(catalog, start, n, rng)
             frame = pl.concat([_documents(core, catalog, lang, base, rng) for lang in langs])
-            frame = frame.sort(
-                pl.col("external_id").str.extract(r"^(\d+)").cast(pl.Int64), maintain_order=True
-            )
+            frame = frame.sort(pl.col("external_id").str.extract(r"^(\d+)").cast(pl.Int64), maintain_order=True)
             if fmt == "parquet":
                 table = frame.to_arrow()
                 if parquet_writer is None:
@@ -2039,9 +1988,7 @@ def _csv_frame(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _documents(
-    core: _Core, catalog: _Catalog, lang: _Language, base: str, rng: np.random.Generator
-) -> pl.DataFrame:
+def _documents(core: _Core, catalog: _Catalog, lang: _Language, base: str, rng: np.random.Generator) -> pl.DataFrame:
     n = len(core.pid)
     names = _names(core, catalog, lang)
     rows = range(len(catalog.category_id))
@@ -2054,9 +2001,7 @@ def _documents(
     special = (rng.random(n) < 0.15) & (core.price > 0)
     sale = np.where(special, _money(core.price * rng.uniform(0.6, 0.95, n)), np.nan)
     quantity = np.maximum(core.quantity, 0)
-    availability = np.where(
-        quantity > 0, "in_stock", np.where(core.stock_status == 8, "preorder", "out_of_stock")
-    )
+    availability = np.where(quantity > 0, "in_stock", np.where(core.stock_status == 8, "preorder", "out_of_stock"))
     slugs = _slugs(core, catalog, lang)
     sizes = np.isin(core.sub, list(_SIZE_SUBCATEGORIES))
     colored = rng.random(n) < np.where(core.dept == _FASHION, 0.6, 0.25)
@@ -2097,9 +2042,7 @@ def _documents(
             "updated": _datetimes(core.modified),
         }
     )
-    codes = pl.Series([*catalog.brand_codes, "GEN"]).gather(
-        np.where(core.brand < 0, len(catalog.brands), core.brand)
-    )
+    codes = pl.Series([*catalog.brand_codes, "GEN"]).gather(np.where(core.brand < 0, len(catalog.brands), core.brand))
     rates = {code: rate for _, _, code, _, _, rate, _ in _CURRENCIES}
     iso = "%Y-%m-%dT%H:%M:%SZ"
     return frame.select(
@@ -2134,9 +2077,7 @@ def _documents(
     ).cast(_FILE_SCHEMA)
 
 
-def _value_lists(
-    rng: np.random.Generator, has: np.ndarray, names: list[str], share: float
-) -> list[list[str] | None]:
+def _value_lists(rng: np.random.Generator, has: np.ndarray, names: list[str], share: float) -> list[list[str] | None]:
     rows = np.flatnonzero(has)
     r, v = _mask_pick(rng, len(rows), len(names), share)
     out: list[list[str] | None] = [None] * len(has)

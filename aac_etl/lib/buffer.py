@@ -199,15 +199,12 @@ _SCHEMA_DDL: tuple[str, ...] = (
         full_import VARCHAR(16) NOT NULL,
         updated_at TIMESTAMP NOT NULL
     )""",
-    f"INSERT INTO search_ingest_sequence (name, value) VALUES ('{SEQUENCE_NAME}', 0) "
-    "ON CONFLICT (name) DO NOTHING",
+    f"INSERT INTO search_ingest_sequence (name, value) VALUES ('{SEQUENCE_NAME}', 0) ON CONFLICT (name) DO NOTHING",
 )
 # Secondary indexes: skipped on DuckDB, where ART indexes slow bulk writes and scans are fast anyway.
 _INDEX_DDL: tuple[str, ...] = (
-    "CREATE INDEX IF NOT EXISTS ix_search_ingest_buffer_status ON search_ingest_buffer "
-    "(collection_alias, status, id)",
-    "CREATE INDEX IF NOT EXISTS ix_search_ingest_buffer_source ON search_ingest_buffer "
-    "(collection_alias, source, op)",
+    "CREATE INDEX IF NOT EXISTS ix_search_ingest_buffer_status ON search_ingest_buffer (collection_alias, status, id)",
+    "CREATE INDEX IF NOT EXISTS ix_search_ingest_buffer_source ON search_ingest_buffer (collection_alias, source, op)",
     "CREATE INDEX IF NOT EXISTS ix_search_quarantine_source ON search_quarantine (source, external_id)",
     "CREATE INDEX IF NOT EXISTS ix_search_sync_history_source ON search_sync_history (source, started_at)",
 )
@@ -366,9 +363,7 @@ class _Tx(Protocol):
         """Run a query; return its rows."""
         ...
 
-    def frame(
-        self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]
-    ) -> pl.DataFrame:
+    def frame(self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         """Run a query; return its rows as a frame of the given schema."""
         ...
 
@@ -403,9 +398,7 @@ class _DuckTx:
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._con.execute(*self._sql(sql, params)).fetchall()
 
-    def frame(
-        self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]
-    ) -> pl.DataFrame:
+    def frame(self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         query, values = self._sql(sql, params)
         relation = self._con.sql(query, params=values)
         if relation is None:
@@ -447,9 +440,7 @@ class _SqlTx:
     def _driver(self) -> Any:
         return self._conn.connection.driver_connection
 
-    def frame(
-        self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]
-    ) -> pl.DataFrame:
+    def frame(self, sql: str, params: Mapping[str, Any] | None, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         text_schema = {k: pl.Utf8() if isinstance(v, pl.Datetime) else v for k, v in schema.items()}
         if self.dialect == "postgresql":
             query = _NAMED_PARAM.sub(r"%(\1)s", sql)
@@ -942,8 +933,7 @@ class BufferStore:
         """Return the largest pending id of the alias, or None when nothing is pending."""
         rows = self._run(
             lambda tx: tx.rows(
-                "SELECT max(id) FROM search_ingest_buffer WHERE collection_alias = :alias "
-                "AND status = 'pending'",
+                "SELECT max(id) FROM search_ingest_buffer WHERE collection_alias = :alias AND status = 'pending'",
                 {"alias": alias},
             )
         )
@@ -1179,9 +1169,7 @@ class BufferStore:
 
     # ------------------------------------------------------------------ sync history
 
-    def start_sync(
-        self, sync_id: str, source: str, kind: SyncKind | str, status: SyncStatus | str = "running"
-    ) -> None:
+    def start_sync(self, sync_id: str, source: str, kind: SyncKind | str, status: SyncStatus | str = "running") -> None:
         """Record the start of a sync (a re-run of the same sync id resets its row).
 
         Args:
@@ -1277,9 +1265,7 @@ class BufferStore:
         if not sets:
             return
         self._run(
-            lambda tx: tx.execute(
-                f"UPDATE search_sync_history SET {', '.join(sets)} WHERE sync_id = :sync_id", params
-            )
+            lambda tx: tx.execute(f"UPDATE search_sync_history SET {', '.join(sets)} WHERE sync_id = :sync_id", params)
         )
 
     @staticmethod
@@ -1332,8 +1318,7 @@ class BufferStore:
         """Return the locked index type of each attribute of the alias."""
         rows = self._run(
             lambda tx: tx.rows(
-                "SELECT attribute, type FROM search_attribute_types WHERE collection_alias = :alias "
-                "ORDER BY attribute",
+                "SELECT attribute, type FROM search_attribute_types WHERE collection_alias = :alias ORDER BY attribute",
                 {"alias": alias},
             )
         )
@@ -1367,8 +1352,7 @@ class BufferStore:
                     {"alias": alias, "now": now},
                 )
             rows = tx.rows(
-                "SELECT attribute, type FROM search_attribute_types WHERE collection_alias = :alias "
-                "ORDER BY attribute",
+                "SELECT attribute, type FROM search_attribute_types WHERE collection_alias = :alias ORDER BY attribute",
                 {"alias": alias},
             )
             return {str(attribute): str(kind) for attribute, kind in rows}

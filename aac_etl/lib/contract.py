@@ -318,9 +318,7 @@ def _parse_map_attributes(value: Any, patterns: Mapping[str, str | None]) -> tup
         for item_name, item_spec in (spec.get("itemFields") or {}).items():
             pattern_of = item_spec.get("patternOf")
             if pattern_of is not None and pattern_of not in patterns:
-                raise ContractError(
-                    f"mapAttributes.{name}.{item_name}: patternOf names unknown {pattern_of!r}"
-                )
+                raise ContractError(f"mapAttributes.{name}.{item_name}: patternOf names unknown {pattern_of!r}")
             items.append(
                 ItemField(
                     name=str(item_name),
@@ -400,9 +398,7 @@ def _parse_quality(entry: Mapping[str, Any], names: Sequence[str]) -> QualityRul
     impl = entry.get("implementation")
     rule = entry.get("rule")
     if entry.get("engine") != "aac_etl" or not isinstance(impl, Mapping) or not rule:
-        raise ContractError(
-            f"quality rule {entry!r}: needs engine aac_etl, rule and an implementation mapping"
-        )
+        raise ContractError(f"quality rule {entry!r}: needs engine aac_etl, rule and an implementation mapping")
     check = impl.get("check")
     if check not in QUALITY_CHECKS:
         raise ContractError(f"quality rule {rule}: unknown check {check!r}; known: {sorted(QUALITY_CHECKS)}")
@@ -414,9 +410,7 @@ def _parse_quality(entry: Mapping[str, Any], names: Sequence[str]) -> QualityRul
             raise ContractError(f"quality rule {rule}: unknown property {ref!r}")
     if prop is None:
         raise ContractError(f"quality rule {rule}: implementation needs 'property'")
-    params = tuple(
-        sorted((str(k), float(v)) for k, v in impl.items() if k not in {"check", "property", "other", "by"})
-    )
+    params = tuple(sorted((str(k), float(v)) for k, v in impl.items() if k not in {"check", "property", "other", "by"}))
     return QualityRule(
         rule=str(rule),
         check=str(check),
@@ -470,9 +464,7 @@ def contract_from_mapping(doc: Mapping[str, Any], source_path: str = "") -> Cont
         max_invalid_share=float(top.get("maxInvalidShare", settings.DEFAULT_MAX_INVALID_SHARE)),
         numeric_sort_field=sort_field,
         fingerprint=hashlib.sha256(canonical.encode()).hexdigest()[:16],
-        description=" ".join(str(description.get("purpose", "")).split())
-        if isinstance(description, Mapping)
-        else "",
+        description=" ".join(str(description.get("purpose", "")).split()) if isinstance(description, Mapping) else "",
         source_path=source_path,
     )
 
@@ -512,7 +504,7 @@ def code_list_values(name: str) -> frozenset[str]:
 
     """
     if name == "iso4217":
-        import pycountry  # noqa: PLC0415 - only loaded when a code list is needed
+        import pycountry
 
         return frozenset(str(cur.alpha_3) for cur in pycountry.currencies)
     raise ContractError(f"unknown code list {name!r}")
@@ -606,9 +598,7 @@ def _date_validator(value: str) -> str:
 
 def _string_type(spec: ContractField) -> Any:
     meta: list[Any] = [
-        StringConstraints(
-            min_length=spec.min_length, max_length=spec.max_length, pattern=spec.effective_pattern
-        )
+        StringConstraints(min_length=spec.min_length, max_length=spec.max_length, pattern=spec.effective_pattern)
     ]
     if spec.rejects_empty:
         meta.append(AfterValidator(_not_blank))
@@ -689,9 +679,7 @@ def _attributes_validator(spec: ContractField) -> Any:
             if kind == "number[]":
                 raise fail("number_array", key, "arrays of numbers are not supported; flatten or split them")
             if kind in {"object", "object[]"}:
-                raise fail(
-                    "nested_object", key, "nested objects are only allowed for the documented map attributes"
-                )
+                raise fail("nested_object", key, "nested objects are only allowed for the documented map attributes")
             raise fail("type", key, f"values must be primitives or arrays of strings, got {kind}")
         return value
 
@@ -763,9 +751,7 @@ def pydantic_model(contract: Contract) -> type[BaseModel]:
             definitions[spec.name] = (annotation, Field(description=spec.description))
         else:
             definitions[spec.name] = (annotation | None, Field(default=None, description=spec.description))
-    validators: dict[str, Any] = {
-        "_contract_quality": model_validator(mode="after")(_quality_validator(contract))
-    }
+    validators: dict[str, Any] = {"_contract_quality": model_validator(mode="after")(_quality_validator(contract))}
     factory: Any = create_model
     model = factory(
         re.sub(r"\W", "", contract.name) or "Document",
@@ -785,9 +771,7 @@ def _plain(value: Any) -> Any:
             for key, inner in items.items():
                 if inner is not None:
                     text_kinds = {"number[]", "object", "object[]", "other"}
-                    return (
-                        json.loads(inner) if key.removeprefix(VARIANT_PREFIX) in text_kinds else _plain(inner)
-                    )
+                    return json.loads(inner) if key.removeprefix(VARIANT_PREFIX) in text_kinds else _plain(inner)
             return None
         return {k: _plain(v) for k, v in items.items() if v is not None}
     if isinstance(value, list):
@@ -931,24 +915,18 @@ def expectation_suite(contract: Contract) -> ExpectationSuite:
             if pattern:
                 suite.add_expectation(gxe.ExpectColumnValuesToMatchRegex(column=col, regex=pattern))
             if spec.valid_values:
-                suite.add_expectation(
-                    gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(spec.valid_values))
-                )
+                suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(spec.valid_values)))
             if spec.code_list:
                 codes = sorted(code_list_values(spec.code_list))
                 suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=codes))
         elif spec.logical_type in {"number", "integer"}:
             if spec.minimum is not None or spec.maximum is not None:
                 suite.add_expectation(
-                    gxe.ExpectColumnValuesToBeBetween(
-                        column=col, min_value=spec.minimum, max_value=spec.maximum
-                    )
+                    gxe.ExpectColumnValuesToBeBetween(column=col, min_value=spec.minimum, max_value=spec.maximum)
                 )
         elif spec.logical_type == "array" and spec.items_min_length:
             suite.add_expectation(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=col + MIN_ITEM_LEN_SUFFIX, min_value=spec.items_min_length
-                )
+                gxe.ExpectColumnValuesToBeBetween(column=col + MIN_ITEM_LEN_SUFFIX, min_value=spec.items_min_length)
             )
     for rule in contract.quality:
         if rule.check == "less_than" and rule.other:
@@ -1004,9 +982,7 @@ def _pandas_input(frame: pl.DataFrame, contract: Contract, columns: Sequence[str
         elif present:
             expr = pl.col(base)
         else:
-            dtype = (
-                pl.Float64 if spec is not None and spec.logical_type in {"number", "integer"} else pl.String
-            )
+            dtype = pl.Float64 if spec is not None and spec.logical_type in {"number", "integer"} else pl.String
             expr = pl.lit(None, dtype=dtype)
         exprs.append(expr.alias(name))
     return frame.select(exprs).to_pandas()
@@ -1015,7 +991,7 @@ def _pandas_input(frame: pl.DataFrame, contract: Contract, columns: Sequence[str
 @cache
 def _gx_module() -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: PLC0415 - slow import, kept out of module import
+    import great_expectations as gx
 
     return gx
 
@@ -1023,7 +999,7 @@ def _gx_module() -> Any:
 @cache
 def _gx_context() -> Any:
     _gx_module()
-    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = _gx_module().get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -1092,9 +1068,7 @@ def run_expectation_suite(
                 "success": bool(item.success),
                 "unexpected_count": info.get("unexpected_count"),
                 "unexpected_percent": info.get("unexpected_percent"),
-                "partial_unexpected_list": [_jsonable(v) for v in info.get("partial_unexpected_list") or []][
-                    :10
-                ],
+                "partial_unexpected_list": [_jsonable(v) for v in info.get("partial_unexpected_list") or []][:10],
                 "exception": str(exception.get("exception_message")) if raised else None,
                 "rule": (config.meta or {}).get("rule") if config is not None else None,
             }

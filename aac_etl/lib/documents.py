@@ -49,9 +49,7 @@ def _canonical(expr: pl.Expr, dtype: AnyDataType) -> pl.Expr:
     """Return ``expr`` with struct fields in name order, null list elements removed and NaN as null."""
     if isinstance(dtype, pl.Struct):
         fields = sorted(dtype.fields, key=lambda field: field.name)
-        return pl.struct(
-            [_canonical(expr.struct.field(field.name), field.dtype).alias(field.name) for field in fields]
-        )
+        return pl.struct([_canonical(expr.struct.field(field.name), field.dtype).alias(field.name) for field in fields])
     if isinstance(dtype, pl.List):
         inner = dtype.inner
         listed = expr.list.drop_nulls()

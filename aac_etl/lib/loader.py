@@ -111,9 +111,7 @@ def _import(
         collection, rows.get_column("payload").to_list(), action="upsert", batch_size=batch_size
     )
     if len(results) != rows.height:
-        raise LoaderError(
-            f"import into {collection!r} returned {len(results)} results for {rows.height} rows"
-        )
+        raise LoaderError(f"import into {collection!r} returned {len(results)} results for {rows.height} rows")
     outcome = pl.DataFrame(
         {
             "success": [result.success for result in results],

@@ -201,9 +201,7 @@ def category_paths(
         .unique(subset="node", keep="first")
     )
     leaf_paths = (
-        _paths_from_table(paths, leaves)
-        if paths is not None
-        else _paths_by_walking(categories, leaves, max_depth)
+        _paths_from_table(paths, leaves) if paths is not None else _paths_by_walking(categories, leaves, max_depth)
     )
     rows = (
         assignments.join(leaf_paths, on="leaf", how="inner")
@@ -214,9 +212,7 @@ def category_paths(
         .sort("order")
         .unique(subset=["product_key", "node"], keep="first", maintain_order=True)
     )
-    return rows.group_by("product_key", maintain_order=True).agg(
-        categories=pl.col("name"), category_ids=pl.col("node")
-    )
+    return rows.group_by("product_key", maintain_order=True).agg(categories=pl.col("name"), category_ids=pl.col("node"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -292,9 +288,7 @@ def to_major_units(expr: pl.Expr, *, minor: bool, exponent: int | pl.Expr = 2) -
     return pl.when(value.is_finite() & (value >= 0)).then(value)
 
 
-def looks_like_minor_units(
-    prices: pl.Series, *, min_median: float = 1_000.0, min_integral_share: float = 0.95
-) -> bool:
+def looks_like_minor_units(prices: pl.Series, *, min_median: float = 1_000.0, min_integral_share: float = 0.95) -> bool:
     """Guard against minor units sent as major units (``9999`` meant as 99.99).
 
     A batch looks like minor units when nearly every price is a whole number and the median is large. Run
@@ -395,13 +389,9 @@ def price_by_currency(
     column = f"{ATTR_PREFIX}price_by_currency"
     if rate_frame.is_empty():
         return prices.select("product_key", pl.lit(None, dtype=pl.Struct({})).alias(column))
-    exponents = dict(
-        rate_frame.select("currency", currency_exponent(pl.col("currency")).alias("e")).iter_rows()
-    )
+    exponents = dict(rate_frame.select("currency", currency_exponent(pl.col("currency")).alias("e")).iter_rows())
     fields = [
-        (pl.col("price").cast(pl.Float64) * rate)
-        .round(int(exponents[code]), mode="half_away_from_zero")
-        .alias(code)
+        (pl.col("price").cast(pl.Float64) * rate).round(int(exponents[code]), mode="half_away_from_zero").alias(code)
         for code, rate in rate_frame.select("currency", "rate").iter_rows()
     ]
     return prices.select(
@@ -449,9 +439,7 @@ def price_by_group(group_prices: pl.DataFrame) -> pl.DataFrame:
 
 AVAILABILITY_VALUES: tuple[str, ...] = ("in_stock", "out_of_stock", "preorder")
 
-_PREORDER_STATUS = (
-    r"(?i)pre-?\s*order|back-?\s*order|\b\d+\s*(?:-|to)\s*\d+\s*days?\b|available soon|coming soon"
-)
+_PREORDER_STATUS = r"(?i)pre-?\s*order|back-?\s*order|\b\d+\s*(?:-|to)\s*\d+\s*days?\b|available soon|coming soon"
 _IN_STOCK_STATUS = r"(?i)^\s*(?:in[\s_-]*stock|available|instock)\s*$"
 
 
@@ -540,18 +528,14 @@ def stock_across_locations(stock_rows: pl.DataFrame, whitelist: Iterable[str] | 
         ``product_key``, ``stock_quantity`` Int64, ``availability`` Utf8 (one row per product in the input).
 
     """
-    rows = stock_rows.with_columns(
-        pl.col("location").cast(pl.Utf8), pl.col("quantity").cast(pl.Int64, strict=False)
-    )
+    rows = stock_rows.with_columns(pl.col("location").cast(pl.Utf8), pl.col("quantity").cast(pl.Int64, strict=False))
     counted = pl.lit(True) if whitelist is None else pl.col("location").is_in(list(whitelist))
     qty = pl.when(counted).then(pl.col("quantity").fill_null(0).clip(lower_bound=0)).otherwise(0)
     return (
         rows.group_by("product_key", maintain_order=True)
         .agg(stock_quantity=qty.sum().cast(pl.Int64), any_positive=(qty > 0).any())
         .with_columns(
-            availability=pl.when(pl.col("any_positive"))
-            .then(pl.lit("in_stock"))
-            .otherwise(pl.lit("out_of_stock"))
+            availability=pl.when(pl.col("any_positive")).then(pl.lit("in_stock")).otherwise(pl.lit("out_of_stock"))
         )
         .drop("any_positive")
     )
@@ -621,9 +605,7 @@ def image_list(rows: pl.DataFrame) -> pl.DataFrame:
         .sort("product_key", "position", "_row", nulls_last=True, maintain_order=True)
         .unique(subset=["product_key", "url"], keep="first", maintain_order=True)
     )
-    return clean.group_by("product_key", maintain_order=True).agg(
-        pl.struct("url", "alt").alias(f"{ATTR_PREFIX}images")
-    )
+    return clean.group_by("product_key", maintain_order=True).agg(pl.struct("url", "alt").alias(f"{ATTR_PREFIX}images"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -728,9 +710,7 @@ def apply_locale(df: pl.DataFrame, locale_code_col: str) -> pl.DataFrame:
             "locale": [resolved[c][0] for c in codes],
             f"{ATTR_PREFIX}language": [resolved[c][1] for c in codes],
             f"{ATTR_PREFIX}language_label": [resolved[c][2] for c in codes],
-            "_suffix": [
-                resolved[c][0] if resolved[c][1] is None else str(resolved[c][1]).lower() for c in codes
-            ],
+            "_suffix": [resolved[c][0] if resolved[c][1] is None else str(resolved[c][1]).lower() for c in codes],
         },
         schema={
             "_code": pl.Utf8,
@@ -740,9 +720,7 @@ def apply_locale(df: pl.DataFrame, locale_code_col: str) -> pl.DataFrame:
             "_suffix": pl.Utf8,
         },
     )
-    replaced = [
-        c for c in ("locale", f"{ATTR_PREFIX}language", f"{ATTR_PREFIX}language_label") if c in df.columns
-    ]
+    replaced = [c for c in ("locale", f"{ATTR_PREFIX}language", f"{ATTR_PREFIX}language_label") if c in df.columns]
     out = (
         df.drop(replaced)
         .with_columns(pl.col(locale_code_col).cast(pl.Utf8).alias("_code"))
@@ -937,12 +915,8 @@ def variant_documents(parents: pl.DataFrame, variants: pl.DataFrame) -> pl.DataF
 
     """
     parent_cols = [c for c in parents.columns if c != "external_id"]
-    base = variants.with_columns(
-        pl.col("parent_external_id").cast(pl.Utf8), pl.col("variant_id").cast(pl.Utf8)
-    ).join(
-        parents.with_columns(pl.col("external_id").cast(pl.Utf8)).rename(
-            {c: f"_parent.{c}" for c in parent_cols}
-        ),
+    base = variants.with_columns(pl.col("parent_external_id").cast(pl.Utf8), pl.col("variant_id").cast(pl.Utf8)).join(
+        parents.with_columns(pl.col("external_id").cast(pl.Utf8)).rename({c: f"_parent.{c}" for c in parent_cols}),
         left_on="parent_external_id",
         right_on="external_id",
         how="inner",
@@ -968,10 +942,7 @@ def variant_documents(parents: pl.DataFrame, variants: pl.DataFrame) -> pl.DataF
         parent_value = pl.col(f"_parent.{col}")
         if col == "title":
             out_cols.append(
-                pl.when(label.is_not_null())
-                .then(parent_value + " — " + label)
-                .otherwise(parent_value)
-                .alias(col)
+                pl.when(label.is_not_null()).then(parent_value + " — " + label).otherwise(parent_value).alias(col)
             )
         elif col in _VARIANT_OVERRIDES and col in variants.columns:
             out_cols.append(pl.coalesce(pl.col(col).cast(parents.schema[col]), parent_value).alias(col))
@@ -996,11 +967,7 @@ def variant_documents(parents: pl.DataFrame, variants: pl.DataFrame) -> pl.DataF
     )
     options = flatten_options(option_rows).rename({"product_key": "_variant_row"})
     overlap = [c for c in options.columns if c != "_variant_row" and c in result.columns]
-    return (
-        result.drop(overlap)
-        .join(options, on="_variant_row", how="left", maintain_order="left")
-        .drop("_variant_row")
-    )
+    return result.drop(overlap).join(options, on="_variant_row", how="left", maintain_order="left").drop("_variant_row")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -53,9 +53,7 @@ class SourceConfig(BaseModel):
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _NAME_RE.match(value):
-            raise ValueError(
-                f"source name {value!r} must match {_NAME_RE.pattern} (it becomes a Dagster key)"
-            )
+            raise ValueError(f"source name {value!r} must match {_NAME_RE.pattern} (it becomes a Dagster key)")
         return value
 
     @field_validator("organization", "index_slug")
@@ -129,14 +127,16 @@ def load_sources(path: Path | None = None) -> list[SourceConfig]:
     Raises:
         FileNotFoundError: The file does not exist.
         pydantic.ValidationError: The file does not match the schema.
+
     """
     file_path = path or sources_file_path()
     data = yaml.safe_load(file_path.read_text(encoding="utf-8")) or {}
     base = file_path.parent
     parsed = SourcesFile.model_validate(data)
     resolved: list[SourceConfig] = []
-    for source in parsed.sources:
-        if source.path and not Path(source.path).is_absolute():
-            source = source.model_copy(update={"path": str((base / source.path).resolve())})
-        resolved.append(source)
+    for declared in parsed.sources:
+        if declared.path and not Path(declared.path).is_absolute():
+            resolved.append(declared.model_copy(update={"path": str((base / declared.path).resolve())}))
+        else:
+            resolved.append(declared)
     return resolved

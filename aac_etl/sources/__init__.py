@@ -25,6 +25,7 @@ def get_source(platform: str) -> Source:
 
     Raises:
         KeyError: Unknown platform (the message lists the known ones).
+
     """
     try:
         module_name, class_name = _REGISTRY[platform]

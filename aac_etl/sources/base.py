@@ -24,6 +24,7 @@ class ExtractRequest:
         mode: ``full`` reads the whole catalog; ``delta`` only records changed at or after ``since``.
         since: Lower bound of the change window for ``delta``.
         chunk_rows: Products per chunk; bounds memory.
+
     """
 
     mode: Literal["full", "delta"] = "full"
@@ -45,6 +46,7 @@ class Source(Protocol):
             config: The source's declaration.
             dsn: Connection string (from the environment variable the config names), or None for file sources.
             request: Full or delta, and the chunk size.
+
         """
         ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,6 +17,7 @@ from aac_etl.defs.location import build_definitions
 from aac_etl.defs.resources import default_buffer_url
 from aac_etl.defs.search.assets import load_job_name
 from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.sqldump import load_mysql_dump
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.lib.typesense_client import TypesenseClient
 
@@ -36,7 +38,9 @@ class Pipeline:
     def sync(self, mode: str = "full", **kwargs: Any) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_job_def(sync_job_name(self.source.name))
         return job.execute_in_process(
-            run_config=sync_run_config(self.source.name, mode, **kwargs), instance=self.instance, raise_on_error=False
+            run_config=sync_run_config(self.source.name, mode, **kwargs),
+            instance=self.instance,
+            raise_on_error=False,
         )
 
     def load(self, *, reindex: bool = False) -> dg.ExecuteInProcessResult:
@@ -46,18 +50,21 @@ class Pipeline:
         return job.execute_in_process(run_config=config, instance=self.instance, raise_on_error=False)
 
 
-def materialization(result: dg.ExecuteInProcessResult, last_key_part: str) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is not None and mat.asset_key.path[-1] == last_key_part:
-            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-    raise AssertionError(f"no materialization of *{last_key_part} in run {result.run_id}")
+def materialization(result: dg.ExecuteInProcessResult, node_name: str) -> dict[str, Any]:
+    """Metadata of the materialization a node (``<source>__<stage>`` or ``typesense__<alias>``) reported."""
+    mats = result.asset_materializations_for_node(node_name)
+    assert mats, f"no materialization of {node_name} in run {result.run_id}"
+    return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
 
 
 @pytest.fixture
-def pipeline(opencart3_mariadb_url: str, typesense_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+def pipeline(
+    mariadb_url: str, opencart3_dump: Path, typesense_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pipeline]:
+    """The real OpenCart 3 dump in a fresh MariaDB database of this test's own (the test changes it)."""
+    load_mysql_dump(opencart3_dump, mariadb_url)
     slug = f"oc3_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("OC3_E2E_DSN", opencart3_mariadb_url)
+    monkeypatch.setenv("OC3_E2E_DSN", mariadb_url)
     monkeypatch.setenv("TYPESENSE_URL", typesense_server.url)
     monkeypatch.setenv("TYPESENSE_API_KEY", typesense_server.api_key)
     source = SourceConfig(
@@ -71,7 +78,7 @@ def pipeline(opencart3_mariadb_url: str, typesense_server: Any, monkeypatch: pyt
         storefront_url="https://shop.example.com",
     )
     defs = build_definitions([source])
-    engine = sa.create_engine(opencart3_mariadb_url)
+    engine = sa.create_engine(mariadb_url)
     store = BufferStore(default_buffer_url())
     store.ensure_schema()
     client = TypesenseClient(typesense_server.url, typesense_server.api_key)
@@ -94,12 +101,12 @@ def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
     # First full sync: all 19 demo products become searchable.
     first = p.sync("full")
     assert first.success, first.all_events
-    buffered = materialization(first, "search_buffer")
+    buffered = materialization(first, "oc3__search_buffer")
     assert buffered["documents"] == 19
     assert buffered["enqueued_upserts"] == 19
     loaded = p.load()
     assert loaded.success
-    load_meta = materialization(loaded, alias)
+    load_meta = materialization(loaded, f"typesense__{alias}")
     assert load_meta["upserted"] == 19
     assert load_meta["failed"] == 0
     assert p.client.count(alias) == 19
@@ -117,11 +124,11 @@ def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
     # Unchanged full sync: nothing enqueued, nothing sent.
     again = p.sync("full")
     assert again.success
-    assert materialization(again, "search_buffer")["enqueued_upserts"] == 0
-    assert materialization(again, "search_buffer")["enqueued_deletes"] == 0
+    assert materialization(again, "oc3__search_buffer")["enqueued_upserts"] == 0
+    assert materialization(again, "oc3__search_buffer")["enqueued_deletes"] == 0
     idle = p.load()
     assert idle.success
-    assert materialization(idle, alias)["documents_sent"] == 0
+    assert materialization(idle, f"typesense__{alias}")["documents_sent"] == 0
 
     # Change one price and delete one product at the source.
     with p.db.begin() as conn:
@@ -129,12 +136,12 @@ def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
         conn.execute(sa.text("DELETE FROM oc_product WHERE product_id = 49"))
     changed = p.sync("full")
     assert changed.success
-    meta = materialization(changed, "search_buffer")
+    meta = materialization(changed, "oc3__search_buffer")
     assert meta["enqueued_upserts"] == 1
     assert meta["enqueued_deletes"] == 1
     applied = p.load()
     assert applied.success
-    applied_meta = materialization(applied, alias)
+    applied_meta = materialization(applied, f"typesense__{alias}")
     assert applied_meta["documents_sent"] == 1
     assert applied_meta["deleted"] == 1
     assert p.client.count(alias) == 18
@@ -152,12 +159,13 @@ def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
         if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
     )
     assert "Safety gate" in failure
-    assert p.store.status(alias).get("pending", 0) == 0
+    counts = p.store.status(alias)
+    assert counts.filter(counts["status"] == "pending").height == 0
     assert p.client.count(alias) == 18
     history = p.store.last_sync("oc3")
     assert history is not None
-    assert history["status"] == "failed"
-    assert "Safety gate" in (history["error"] or "")
+    assert history.status == "failed"
+    assert "Safety gate" in (history.error or "")
 
 
 def test_delta_sync_and_reindex_swap_alias(pipeline: Pipeline) -> None:
@@ -169,19 +177,21 @@ def test_delta_sync_and_reindex_swap_alias(pipeline: Pipeline) -> None:
 
     with p.db.begin() as conn:
         conn.execute(
-            sa.text("UPDATE oc_product SET quantity = 0, date_modified = NOW() + INTERVAL 1 MINUTE WHERE product_id = 43")
+            sa.text(
+                "UPDATE oc_product SET quantity = 0, date_modified = NOW() + INTERVAL 1 MINUTE WHERE product_id = 43"
+            )
         )
     delta = p.sync("delta")
     assert delta.success
-    assert materialization(delta, "extract")["mode"] == "delta"
-    assert materialization(delta, "search_buffer")["documents"] < 19
-    assert materialization(delta, "search_buffer")["enqueued_upserts"] == 1
-    assert materialization(delta, "search_buffer")["enqueued_deletes"] == 0
+    assert materialization(delta, "oc3__extract")["mode"] == "delta"
+    assert materialization(delta, "oc3__search_buffer")["documents"] < 19
+    assert materialization(delta, "oc3__search_buffer")["enqueued_upserts"] == 1
+    assert materialization(delta, "oc3__search_buffer")["enqueued_deletes"] == 0
     assert p.load().success
 
     rebuilt = p.load(reindex=True)
     assert rebuilt.success
-    assert materialization(rebuilt, alias)["reindexed"] is True
+    assert materialization(rebuilt, f"typesense__{alias}")["reindexed"] is True
     second_collection = p.client.get_alias(alias)
     assert second_collection != first_collection
     assert p.client.get_collection(str(first_collection)) is None

@@ -99,8 +99,7 @@ def test_every_product_has_a_description_per_language(shop: tuple[Path, ShopStat
     db, _ = shop
     per_product = _query(
         db,
-        "SELECT product_id, COUNT(*), COUNT(DISTINCT language_id) FROM oc_product_description "
-        "GROUP BY product_id",
+        "SELECT product_id, COUNT(*), COUNT(DISTINCT language_id) FROM oc_product_description GROUP BY product_id",
     )
     assert len(per_product) == 2_000
     assert {(count, distinct) for _, count, distinct in per_product} == {(3, 3)}
@@ -299,9 +298,9 @@ def test_generate_files_writes_sync_product_input_documents(tmp_path: Path, fmt:
         assert doc["product_url"].startswith("https://")
         assert "<" not in (doc["description"] or "")
         assert set(doc["attributes"]["price_by_currency"]) == {"EUR", "GBP"}
-    assert generate_files(
-        tmp_path / "again", products=120, fmt=fmt, languages=("en", "de"), chunk=50
-    ).read_bytes() == (path.read_bytes())
+    assert generate_files(tmp_path / "again", products=120, fmt=fmt, languages=("en", "de"), chunk=50).read_bytes() == (
+        path.read_bytes()
+    )
 
 
 @pytest.fixture
@@ -326,8 +325,7 @@ def test_small_shop_into_mariadb(mariadb_url: str) -> None:
             for table, rows in stats.rows.items():
                 assert conn.exec_driver_sql(f"SELECT COUNT(*) FROM `{table}`").scalar_one() == rows, table
             per_language = conn.exec_driver_sql(
-                "SELECT language_id, COUNT(DISTINCT product_id) FROM oc_product_description "
-                "GROUP BY language_id"
+                "SELECT language_id, COUNT(DISTINCT product_id) FROM oc_product_description GROUP BY language_id"
             ).all()
             assert sorted(tuple(r) for r in per_language) == [(1, 300), (2, 300), (3, 300)]
             name = conn.exec_driver_sql(
@@ -343,10 +341,7 @@ def test_small_shop_into_mariadb(mariadb_url: str) -> None:
         with engine.connect() as conn:
             after = dict(conn.exec_driver_sql("SELECT product_id, price FROM oc_product").all())
             assert (
-                conn.exec_driver_sql(
-                    "SELECT COUNT(*) FROM oc_product_description WHERE product_id = 5"
-                ).scalar()
-                == 0
+                conn.exec_driver_sql("SELECT COUNT(*) FROM oc_product_description WHERE product_id = 5").scalar() == 0
             )
     finally:
         engine.dispose()

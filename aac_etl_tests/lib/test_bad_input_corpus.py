@@ -117,9 +117,7 @@ def build_frame(records: list[Record]) -> pl.DataFrame:
         else:
             columns.append(variant_series(key, values))
     for key in attr_keys:
-        values = [
-            r["attributes"].get(key) if isinstance(r.get("attributes"), dict) else None for r in records
-        ]
+        values = [r["attributes"].get(key) if isinstance(r.get("attributes"), dict) else None for r in records]
         kinds = {attribute_value_type(v) for v in values if v is not None}
         name = f"attributes.{key}"
         if len(kinds) == 1 and kinds <= _NATIVE_ATTRIBUTE_KINDS:
@@ -238,9 +236,7 @@ CASES: list[Case] = [
     case("categories_numbers", setv(categories=[1, 2]), ("categories", "type")),
     case("categories_replacement_char", setv(categories=["Sh\ufffdes", "Running"]), ("categories", "utf8")),
     case("category_ids_short", setv(category_ids=["10"]), ("category_ids", "category_ids_aligned")),
-    case(
-        "category_ids_long", setv(category_ids=["10", "11", "12"]), ("category_ids", "category_ids_aligned")
-    ),
+    case("category_ids_long", setv(category_ids=["10", "11", "12"]), ("category_ids", "category_ids_aligned")),
     case("category_ids_missing", setv(category_ids=None), ("category_ids", "category_ids_aligned")),
     case("categories_missing_with_ids", setv(categories=None), ("category_ids", "category_ids_aligned")),
     case("category_ids_empty_item", setv(category_ids=["10", ""]), ("category_ids", "empty_item")),
@@ -257,15 +253,9 @@ CASES: list[Case] = [
     case("price_bool", setv(price=True), ("price", "type")),
     case("minor_unit_price", setv(price=9999.0), ("price", "price_major_units"), model=False),
     case("minor_unit_price_int", setv(price=12999), ("price", "price_major_units"), model=False),
-    case(
-        "sale_price_above_price", setv(price=10.0, sale_price=12.0), ("sale_price", "sale_price_below_price")
-    ),
-    case(
-        "sale_price_equal_price", setv(price=10.0, sale_price=10.0), ("sale_price", "sale_price_below_price")
-    ),
-    case(
-        "sale_price_without_price", setv(price=None, sale_price=5.0), ("sale_price", "sale_price_below_price")
-    ),
+    case("sale_price_above_price", setv(price=10.0, sale_price=12.0), ("sale_price", "sale_price_below_price")),
+    case("sale_price_equal_price", setv(price=10.0, sale_price=10.0), ("sale_price", "sale_price_below_price")),
+    case("sale_price_without_price", setv(price=None, sale_price=5.0), ("sale_price", "sale_price_below_price")),
     case("negative_sale_price", setv(sale_price=-5.0), ("sale_price", "minimum")),
     case("sale_price_string", setv(sale_price="9.99"), ("sale_price", "type")),
     # currency
@@ -371,9 +361,7 @@ CASES: list[Case] = [
         attrs(stock_by_location={"main": 2.5}),
         ("attributes.stock_by_location", "type"),
     ),
-    case(
-        "images_relative_url", attrs(images=[{"url": "/a.jpg", "alt": "x"}]), ("attributes.images", "pattern")
-    ),
+    case("images_relative_url", attrs(images=[{"url": "/a.jpg", "alt": "x"}]), ("attributes.images", "pattern")),
     case("images_missing_url", attrs(images=[{"alt": "x"}]), ("attributes.images", "required")),
     case("images_as_strings", attrs(images=["https://cdn.example.com/a.jpg"]), ("attributes.images", "type")),
     case(
@@ -413,9 +401,7 @@ def test_bad_record_is_quarantined_with_exact_reason(c: Case, contract: Contract
     frame = build_frame(good + bad)
     outcome = validate_frame(frame, contract, source="corpus", sync_id="sync-1", locked_types=c.locked)
     q = outcome.quarantine
-    assert set(zip(q["field"].to_list(), q["rule"].to_list(), strict=True)) == c.expected, q[
-        "message"
-    ].to_list()
+    assert set(zip(q["field"].to_list(), q["rule"].to_list(), strict=True)) == c.expected, q["message"].to_list()
     assert set(q["record_id"].to_list()) == {r["_record_id"] for r in bad}
     assert outcome.valid.height == N_GOOD
     assert set(outcome.valid["_record_id"].to_list()) == {r["_record_id"] for r in good}

@@ -149,9 +149,7 @@ def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> N
     delete_row = pending_rows(store).filter(pl.col("op") == "delete")
     store.enqueue(ALIAS, None, SOURCE, "s4", catalog(3).slice(1, 1))
     assert store.mark_loaded(ALIAS, delete_row.select("external_id", "content_hash", "op")) == 0
-    assert pending_rows(store).filter(pl.col("external_id") == "1:en").get_column("op").to_list() == [
-        "upsert"
-    ]
+    assert pending_rows(store).filter(pl.col("external_id") == "1:en").get_column("op").to_list() == ["upsert"]
 
 
 def test_mark_failed_counts_attempts_then_fails_and_retry(store: BufferStore) -> None:
@@ -304,7 +302,7 @@ def _reader(url: str, rounds: int) -> None:
 
 
 def _holder(url: str, seconds: float, ready: object) -> None:
-    import duckdb  # noqa: PLC0415
+    import duckdb
 
     con = duckdb.connect(url.removeprefix("duckdb:///"))
     ready.set()  # type: ignore[attr-defined]

@@ -96,9 +96,7 @@ def test_loader_reads_every_property(contract: Contract) -> None:
 def test_model_required_and_optional_match_file(contract: Contract) -> None:
     model = pydantic_model(contract)
     for prop in _props(_raw()):
-        assert model.model_fields[prop["name"]].is_required() == bool(prop.get("required", False)), prop[
-            "name"
-        ]
+        assert model.model_fields[prop["name"]].is_required() == bool(prop.get("required", False)), prop["name"]
 
 
 def test_model_and_suite_carry_every_pattern_and_length(
@@ -106,9 +104,7 @@ def test_model_and_suite_carry_every_pattern_and_length(
 ) -> None:
     json_schema = pydantic_model(contract).model_json_schema()
     props = json_schema["properties"]
-    regexes = {
-        (kw["column"], kw["regex"]) for t, kw in suite_kwargs if t == "expect_column_values_to_match_regex"
-    }
+    regexes = {(kw["column"], kw["regex"]) for t, kw in suite_kwargs if t == "expect_column_values_to_match_regex"}
     lengths = {
         kw["column"]: (kw.get("min_value"), kw.get("max_value"))
         for t, kw in suite_kwargs
@@ -139,9 +135,7 @@ def test_enums_and_ranges_in_model_and_suite(
     contract: Contract, suite_kwargs: list[tuple[str, dict[str, Any]]]
 ) -> None:
     sets = {
-        (kw["column"], tuple(kw["value_set"]))
-        for t, kw in suite_kwargs
-        if t == "expect_column_values_to_be_in_set"
+        (kw["column"], tuple(kw["value_set"])) for t, kw in suite_kwargs if t == "expect_column_values_to_be_in_set"
     }
     ranges = {
         kw["column"]: (kw.get("min_value"), kw.get("max_value"))
@@ -325,19 +319,13 @@ def test_attribute_value_type(value: object, kind: str) -> None:
 
 def test_run_expectation_suite_good_and_bad(contract: Contract) -> None:
     good = pl.DataFrame(
-        [
-            {k: v for k, v in _good().items() if k != "attributes"} | {"external_id": f"{i}:en"}
-            for i in range(5)
-        ]
+        [{k: v for k, v in _good().items() if k != "attributes"} | {"external_id": f"{i}:en"} for i in range(5)]
     )
     result = run_expectation_suite(good, contract)
     assert result.success, [r for r in result.results if not r["success"]]
     assert result.evaluated_rows == 5
     bad = good.with_columns(
-        pl.when(pl.int_range(pl.len()) == 0)
-        .then(pl.lit("usd"))
-        .otherwise(pl.col("currency"))
-        .alias("currency"),
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("usd")).otherwise(pl.col("currency")).alias("currency"),
         pl.lit("1:en").alias("external_id"),
     ).drop("title")
     result = run_expectation_suite(bad, contract, max_rows=3)

@@ -109,9 +109,7 @@ def expected_ids(ids: Sequence[int]) -> list[str]:
     return sorted(f"{i}:en" for i in ids)
 
 
-def test_full_load_then_incremental_sends_only_pending_rows(
-    store: BufferStore, client: SpyClient, alias: str
-) -> None:
+def test_full_load_then_incremental_sends_only_pending_rows(store: BufferStore, client: SpyClient, alias: str) -> None:
     store.enqueue(alias, None, SOURCE, "s1", documents(range(250)))
     progress: list[int] = []
     stats = load_alias(store, client, alias, SCHEMA, batch_size=100, progress=progress.append)
@@ -157,9 +155,7 @@ def test_full_load_then_incremental_sends_only_pending_rows(
     assert store.pending_summary() == []
 
 
-def test_failed_lines_are_marked_failed_with_the_error(
-    store: BufferStore, client: SpyClient, alias: str
-) -> None:
+def test_failed_lines_are_marked_failed_with_the_error(store: BufferStore, client: SpyClient, alias: str) -> None:
     store.enqueue(alias, None, SOURCE, "s1", documents(range(20)))
     load_alias(store, client, alias, SCHEMA, batch_size=8)
     store.enqueue(alias, None, SOURCE, "s2", documents([3], version=2, bad=[3]))
@@ -257,13 +253,9 @@ def _load_slowly(buffer_url: str, ts_url: str, api_key: str, alias: str, marker:
         load_alias(BufferStore(buffer_url), ts, alias, SCHEMA, batch_size=50, progress=progress)
 
 
-def _run_and_kill(
-    buffer_url: str, endpoint: TypesenseEndpoint, alias: str, marker: Path, after_rows: int
-) -> None:
+def _run_and_kill(buffer_url: str, endpoint: TypesenseEndpoint, alias: str, marker: Path, after_rows: int) -> None:
     ctx = mp.get_context("spawn")
-    child = ctx.Process(
-        target=_load_slowly, args=(buffer_url, endpoint.url, endpoint.api_key, alias, str(marker))
-    )
+    child = ctx.Process(target=_load_slowly, args=(buffer_url, endpoint.url, endpoint.api_key, alias, str(marker)))
     child.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

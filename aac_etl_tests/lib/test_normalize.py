@@ -129,9 +129,7 @@ def test_rule_categories_from_precomputed_path_table() -> None:
     paths = pl.DataFrame(
         {"category_id": [12, 12, 12, 30, 30], "path_id": [11, 10, 12, 10, 30], "level": [1, 0, 2, 0, 1]}
     )
-    out = category_paths(
-        pl.DataFrame({"product_key": [1, 1], "category_id": [12, 30]}), CATEGORIES, paths=paths
-    )
+    out = category_paths(pl.DataFrame({"product_key": [1, 1], "category_id": [12, 30]}), CATEGORIES, paths=paths)
     assert out.to_dicts() == [
         {
             "product_key": 1,
@@ -147,16 +145,12 @@ def test_rule_categories_real_opencart_walk_equals_category_path(real_data_dir: 
     names = pl.DataFrame(read_insert(sql, "oc_category_description")).filter(pl.col("language_id") == 1)
     cats = category.join(names.select("category_id", "name"), on="category_id")
     paths = pl.DataFrame(read_insert(sql, "oc_category_path"))
-    assignments = pl.DataFrame(read_insert(sql, "oc_product_to_category")).rename(
-        {"product_id": "product_key"}
-    )
+    assignments = pl.DataFrame(read_insert(sql, "oc_product_to_category")).rename({"product_id": "product_key"})
     walked = category_paths(assignments, cats)
     tabled = category_paths(assignments, cats, paths=paths)
     assert walked.height > 10
     assert walked.sort("product_key").to_dicts() == tabled.sort("product_key").to_dicts()
-    mac = walked.filter(pl.col("product_key") == 43.0).to_dicts()[
-        0
-    ]  # MacBook: Laptops & Notebooks + Desktops
+    mac = walked.filter(pl.col("product_key") == 43.0).to_dicts()[0]  # MacBook: Laptops & Notebooks + Desktops
     assert mac["categories"] == [
         "Laptops &amp; Notebooks",
         "Desktops",
@@ -174,9 +168,7 @@ def test_rule_price_major_units_not_minor() -> None:
     assert _col(df, to_major_units(pl.col("cents"), minor=True)) == [99.99, 0.0, None, None]
     assert _col(df, to_major_units(pl.col("major"), minor=False)) == [99.99, 12.0, None, 1000.0]
     yen = pl.DataFrame({"p": [1500], "c": ["JPY"]})
-    assert _col(yen, to_major_units(pl.col("p"), minor=True, exponent=currency_exponent(pl.col("c")))) == [
-        1500.0
-    ]
+    assert _col(yen, to_major_units(pl.col("p"), minor=True, exponent=currency_exponent(pl.col("c")))) == [1500.0]
 
 
 def test_rule_price_minor_units_guard() -> None:
@@ -527,9 +519,7 @@ def test_rule_variant_documents_id_title_image_parent() -> None:
 
 def test_rule_variant_documents_then_locale_suffix_both_ids() -> None:
     parents = pl.DataFrame({"external_id": ["9"], "title": ["Kit"], "lang": ["fr-fr"]})
-    variants = pl.DataFrame(
-        {"parent_external_id": ["9"], "variant_id": ["3"], "variant_title": ["Single unit"]}
-    )
+    variants = pl.DataFrame({"parent_external_id": ["9"], "variant_id": ["3"], "variant_title": ["Single unit"]})
     out = apply_locale(variant_documents(parents, variants), "lang")
     assert out.select("external_id", "title", "attributes.parent_external_id", "locale").to_dicts() == [
         {

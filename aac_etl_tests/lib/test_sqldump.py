@@ -55,9 +55,7 @@ def test_escapes_types_and_expressions_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sample.db'}"
     counts = load_mysql_text(SAMPLE, url)
     assert counts == {"oc_item": 2, "oc_other": 3}
-    rows = _rows(
-        url, 'SELECT item_id, name, note, kind, qty, price, starts, added, "column" FROM oc_item ORDER BY 1'
-    )
+    rows = _rows(url, 'SELECT item_id, name, note, kind, qty, price, starts, added, "column" FROM oc_item ORDER BY 1')
     first, second = rows
     assert first[1] == 'It\'s a "test"'
     assert first[2] == "line1\r\nline2 \\ back; semi"

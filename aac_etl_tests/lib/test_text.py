@@ -186,8 +186,7 @@ def test_rule_description_html_stripped_entities_decoded() -> None:
 def test_rule_description_script_style_and_comments_dropped() -> None:
     s = pl.Series(
         [
-            '<style>p{color:red}</style><p>Visible</p><script type="text/javascript">var a = "<p>x</p>";'
-            "</script>",
+            '<style>p{color:red}</style><p>Visible</p><script type="text/javascript">var a = "<p>x</p>";</script>',
             "Before<!-- hidden <p>tag</p> -->After <SCRIPT>alert(1)</SCRIPT>end",
         ]
     )
@@ -203,9 +202,7 @@ def test_rule_description_double_encoded_html_decoded_stripped_decoded_again() -
 
 
 def test_rule_double_encoding_detected_per_value_in_a_mixed_column() -> None:
-    s = pl.Series(
-        ["&lt;p&gt;A&amp;amp;B&lt;/p&gt;", "<p>A&amp;B &amp;lt;p&amp;gt;</p>", None, "plain &amp; simple"]
-    )
+    s = pl.Series(["&lt;p&gt;A&amp;amp;B&lt;/p&gt;", "<p>A&amp;B &amp;lt;p&amp;gt;</p>", None, "plain &amp; simple"])
     assert clean_text(s).to_list() == ["A&B", "A&B &lt;p&gt;", None, "plain & simple"]
 
 
@@ -384,8 +381,7 @@ def test_opencart_descriptions_agree_with_selectolax_and_html_parser(
     assert ours_forced == [html_parser_text(v) for v in once]
     assert ours_auto == ours_forced
     by_id = {
-        int(str(r["product_id"]).split(".")[0]): t
-        for r, t in zip(opencart_descriptions, ours_forced, strict=True)
+        int(str(r["product_id"]).split(".")[0]): t for r, t in zip(opencart_descriptions, ours_forced, strict=True)
     }
     assert by_id[44].startswith(
         "MacBook Air is ultrathin, ultraportable, and ultra unlike anything else. But you don’t"
@@ -394,25 +390,12 @@ def test_opencart_descriptions_agree_with_selectolax_and_html_parser(
 
 def test_opencart_names_decode_once(opencart_descriptions: list[dict[str, object]]) -> None:
     names = [str(r["name"]) for r in opencart_descriptions]
-    assert clean_text(pl.Series(names), double_encoded=False).to_list() == [
-        _normalize(html.unescape(n)) for n in names
-    ]
+    assert clean_text(pl.Series(names), double_encoded=False).to_list() == [_normalize(html.unescape(n)) for n in names]
 
 
 @pytest.mark.parametrize("lang", ["en", "fr", "fa"])
-def test_prestashop_descriptions_agree_with_selectolax_and_html_parser(
-    real_data_dir: Path, lang: str
-) -> None:
-    path = (
-        real_data_dir
-        / "prestashop-8.0-fashion"
-        / "fixtures"
-        / "fashion"
-        / "langs"
-        / lang
-        / "data"
-        / "product.xml"
-    )
+def test_prestashop_descriptions_agree_with_selectolax_and_html_parser(real_data_dir: Path, lang: str) -> None:
+    path = real_data_dir / "prestashop-8.0-fashion" / "fixtures" / "fashion" / "langs" / lang / "data" / "product.xml"
     root = ET.parse(path).getroot()  # noqa: S314 - trusted local fixture
     values: list[str] = []
     for product in root.iter("product"):

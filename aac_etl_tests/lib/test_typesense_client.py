@@ -36,9 +36,7 @@ def make_collection(client: TypesenseClient, name: str, **options: Any) -> None:
     client.create_collection({"name": name, "fields": FIELDS, **options})
 
 
-def test_collection_lifecycle(
-    typesense_client: TypesenseClient, collection_name: Callable[[str], str]
-) -> None:
+def test_collection_lifecycle(typesense_client: TypesenseClient, collection_name: Callable[[str], str]) -> None:
     name = collection_name("life")
     assert typesense_client.health()
     assert typesense_client.get_collection(name) is None
@@ -178,9 +176,7 @@ def test_alias_swap(typesense_client: TypesenseClient, collection_name: Callable
     assert typesense_client.count(alias) == 2
 
 
-def test_update_collection_fields(
-    typesense_client: TypesenseClient, collection_name: Callable[[str], str]
-) -> None:
+def test_update_collection_fields(typesense_client: TypesenseClient, collection_name: Callable[[str], str]) -> None:
     name = collection_name("patch")
     make_collection(typesense_client, name)
     typesense_client.update_collection_fields(
@@ -269,9 +265,7 @@ def scripted_server(script: list[tuple[int, str]], repeat_last: bool = False) ->
                         break
             with lock:
                 state.requests.append((self.command, self.path, dict(self.headers.items())))
-                status, body = (
-                    state.script[0] if repeat_last and len(state.script) == 1 else state.script.pop(0)
-                )
+                status, body = state.script[0] if repeat_last and len(state.script) == 1 else state.script.pop(0)
             payload = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -308,9 +302,7 @@ def test_transient_errors_are_retried() -> None:
 
 
 def test_import_retried_then_parsed() -> None:
-    answer = (
-        '{"success":true,"id":"a"}\n{"success":false,"code":400,"error":"Field `title` must be a string."}'
-    )
+    answer = '{"success":true,"id":"a"}\n{"success":false,"code":400,"error":"Field `title` must be a string."}'
     script = [(429, '{"message": "Rate limited"}'), (200, answer)]
     with scripted_server(script) as server, TypesenseClient(server.url, SECRET, backoff=0.01) as client:
         results = client.import_jsonl("c", [doc("a", "A"), json.dumps({"id": "b", "title": 5})])
@@ -319,10 +311,7 @@ def test_import_retried_then_parsed() -> None:
         ImportResult(False, "b", "Field `title` must be a string.", 400),
     ]
     assert len(server.requests) == 2
-    assert (
-        server.requests[-1][1]
-        == "/collections/c/documents/import?action=upsert&batch_size=1000&return_id=true"
-    )
+    assert server.requests[-1][1] == "/collections/c/documents/import?action=upsert&batch_size=1000&return_id=true"
 
 
 def test_client_errors_are_not_retried_and_never_leak_the_key() -> None:

@@ -5,8 +5,7 @@ materialization history and plots in the Dagster UI. The assets are thin: the wo
 functions of ``aac_etl.lib`` and ``aac_etl.sources``.
 """
 
-from __future__ import annotations
-
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -14,19 +13,29 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
-from aac_etl.defs.resources import BufferResource, SourceDatabaseResource
 from aac_etl.lib import staging
 from aac_etl.lib.buffer import BufferStore
-from aac_etl.lib.contract import load_contract
+from aac_etl.lib.contract import Contract, load_contract
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.redact import redact
 from aac_etl.lib.sources_config import SourceConfig
-from aac_etl.lib.validate import circuit_breaker, diagnostics, infer_attribute_types, validate_frame
+from aac_etl.lib.validate import (
+    ValidationOutcome,
+    aggregate_diagnostics,
+    circuit_breaker,
+    diagnostics,
+    infer_attribute_types,
+    summarize_outcomes,
+    validate_frame,
+)
 from aac_etl.sources import get_source
 from aac_etl.sources.base import ExtractRequest
 
 DELTA_OVERLAP = timedelta(minutes=5)
 QUARANTINE_SAMPLE_ROWS = 20
+QUARANTINED_IDS_FILE = "quarantined_ids.parquet"
+GX_SAMPLE_ROWS = 5_000
+PYDANTIC_SAMPLE_ROWS = 500
 
 
 class SyncConfig(dg.Config):
@@ -47,7 +56,7 @@ def _rate(rows: int, seconds: float) -> float:
 
 
 def _fail_sync(store: BufferStore, sync_id: str, error: BaseException | str) -> None:
-    store.update_sync(sync_id, status="failed", error=redact(str(error))[:2000], finished_at=datetime.now(UTC))
+    store.finish_sync(sync_id, "failed", error=redact(str(error)))
 
 
 def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
@@ -58,6 +67,7 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
 
     Returns:
         The four assets (extract, normalized, validated with its blocking checks, search_buffer).
+
     """
     name = source.name
     alias = source.collection_alias
@@ -88,7 +98,8 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
                 mode = "full"
                 context.log.info("No earlier successful sync of %s: running this delta as a full sync.", name)
             else:
-                since = last["started_at"] - DELTA_OVERLAP
+                started_at = last.started_at or datetime.now(UTC).replace(tzinfo=None)
+                since = started_at - DELTA_OVERLAP
         store.start_sync(sync_id, name, mode)
         started = time.perf_counter()
         try:
@@ -112,7 +123,7 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             _fail_sync(store, sync_id, exc)
             raise
         seconds = time.perf_counter() - started
-        store.update_sync(sync_id, extracted=dataset.rows, status="running")
+        store.update_sync(sync_id, extracted=dataset.rows)
         return dg.Output(
             dataset,
             metadata={
@@ -201,59 +212,53 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             "never dropped silently. Attribute index types are locked by the first batch of a fresh index."
         ),
     )
-    def validated(context: dg.AssetExecutionContext, docs: staging.StagedDataset):  # noqa: ANN202
+    def validated(context: dg.AssetExecutionContext, docs: staging.StagedDataset):
         store: BufferStore = context.resources.buffer.store()
         contract = load_contract()
         started = time.perf_counter()
         writer = staging.PartWriter(staging.run_dir(context.run_id, name, "validated"))
-        quarantine_frames: list[pl.DataFrame] = []
-        rule_counts: dict[str, int] = {}
-        total_in = 0
+        outcomes: list[ValidationOutcome] = []
         diag_parts: list[dict[str, object]] = []
         try:
             locked = store.get_attribute_types(alias)
             for frame in docs.frames():
                 outcome = validate_frame(frame, contract, source=name, sync_id=context.run_id, locked_types=locked)
-                if not locked and outcome.valid.height:
+                if outcome.valid.height and set(outcome.attribute_types) - set(locked):
+                    # The first batch of a fresh index (or a new attribute) locks the attribute's type.
                     locked = store.lock_attribute_types(alias, infer_attribute_types(outcome.valid))
-                total_in += frame.height
                 writer.write(outcome.valid)
-                if outcome.quarantine.height:
-                    quarantine_frames.append(outcome.quarantine)
-                for rule, count in outcome.rule_counts.items():
-                    rule_counts[rule] = rule_counts.get(rule, 0) + count
                 diag_parts.append(diagnostics(frame, outcome))
-                store.clear_quarantine(name, outcome.valid.get_column("external_id"))
-            quarantine = pl.concat(quarantine_frames, how="diagonal_relaxed") if quarantine_frames else None
-            if quarantine is not None:
-                store.add_quarantine(quarantine)
+                outcomes.append(dataclasses.replace(outcome, valid=pl.DataFrame()))
+                if outcome.valid.height:
+                    store.clear_quarantine(name, outcome.valid.get_column("external_id"))
+            summary = summarize_outcomes(outcomes)
+            if summary.quarantine.height:
+                store.add_quarantine(summary.quarantine)
+                summary.quarantine.select("external_id").unique().write_parquet(writer.root / QUARANTINED_IDS_FILE)
         except Exception as exc:
             _fail_sync(store, context.run_id, exc)
             raise
         dataset = writer.finish(docs.mode, context.run_id)
-        quarantined_records = total_in - dataset.rows
         seconds = time.perf_counter() - started
-        store.update_sync(context.run_id, valid=dataset.rows, quarantined=quarantined_records)
-
-        invalid_share = quarantined_records / total_in if total_in else 0.0
-        breaker = circuit_breaker_summary(rule_counts, quarantined_records, total_in, source.max_invalid_share)
-        sample = (
-            quarantine.select("external_id", "field", "rule", "value", "message").head(QUARANTINE_SAMPLE_ROWS)
-            if quarantine is not None
-            else None
-        )
-        diag_markdown = "\n\n".join(str(d.get("markdown", "")) for d in diag_parts[:1])
+        store.update_sync(context.run_id, valid=dataset.rows, quarantined=summary.invalid_rows)
+        report = aggregate_diagnostics(diag_parts)
+        breaker = circuit_breaker(summary, source.max_invalid_share)
         yield dg.Output(
             dataset,
             metadata={
-                "records_in": dg.MetadataValue.int(total_in),
+                "records_in": dg.MetadataValue.int(summary.input_rows),
                 "valid": dg.MetadataValue.int(dataset.rows),
-                "quarantined": dg.MetadataValue.int(quarantined_records),
-                "invalid_share": dg.MetadataValue.float(round(invalid_share, 6)),
+                "quarantined": dg.MetadataValue.int(summary.invalid_rows),
+                "invalid_share": dg.MetadataValue.float(round(summary.invalid_share, 6)),
+                "duplicates": dg.MetadataValue.int(int(report["duplicates"])),  # type: ignore[arg-type]
                 "seconds": dg.MetadataValue.float(round(seconds, 3)),
-                "rows_per_second": dg.MetadataValue.float(_rate(total_in, seconds)),
-                **{f"rule_{r}": dg.MetadataValue.int(n) for r, n in sorted(rule_counts.items())},
-                "diagnostics": dg.MetadataValue.md(diag_markdown or "no documents"),
+                "rows_per_second": dg.MetadataValue.float(_rate(summary.input_rows, seconds)),
+                **{f"rule_{r}": dg.MetadataValue.int(n) for r, n in sorted(summary.rule_counts.items())},
+                **{
+                    f"locale_{loc}": dg.MetadataValue.int(n)
+                    for loc, n in sorted(dict(report["locales"]).items())  # type: ignore[call-overload]
+                },
+                "diagnostics": dg.MetadataValue.md(str(report["markdown"])),
             },
         )
         yield dg.AssetCheckResult(
@@ -261,17 +266,15 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             passed=breaker is None,
             description=breaker,
             metadata={
-                "invalid_share": dg.MetadataValue.float(round(invalid_share, 6)),
+                "invalid_share": dg.MetadataValue.float(round(summary.invalid_share, 6)),
                 "max_invalid_share": dg.MetadataValue.float(source.max_invalid_share),
-                "quarantined": dg.MetadataValue.int(quarantined_records),
-                "sample": dg.MetadataValue.md(sample.to_pandas().to_markdown(index=False))
-                if sample is not None and sample.height
-                else dg.MetadataValue.md("no quarantined records"),
+                "quarantined": dg.MetadataValue.int(summary.invalid_rows),
+                "sample": dg.MetadataValue.md(quarantine_sample_markdown(summary.quarantine)),
             },
         )
         if breaker is not None:
-            _fail_sync(store, context.run_id, breaker)
-        yield _great_expectations_check(dataset)
+            _fail_sync(store, context.run_id, f"Circuit breaker: {breaker}")
+        yield _great_expectations_check(dataset, contract)
         yield _pydantic_check(dataset, contract)
 
     @dg.asset(
@@ -297,13 +300,12 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             _fail_sync(store, context.run_id, exc)
             raise
         seconds = time.perf_counter() - started
-        store.update_sync(
+        store.finish_sync(
             context.run_id,
+            "succeeded",
             upserted=result["upserted"],
             deleted=result["deleted"],
             unchanged=result["unchanged"],
-            status="succeeded",
-            finished_at=datetime.now(UTC),
         )
         return dg.MaterializeResult(
             metadata={
@@ -322,11 +324,16 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
     return [extract, normalized, validated, search_buffer]
 
 
-def circuit_breaker_summary(
-    rule_counts: dict[str, int], invalid: int, total: int, max_share: float
-) -> str | None:
-    """Return the circuit-breaker failure text, or None when the invalid share is within the limit."""
-    return circuit_breaker(rule_counts, invalid, total, max_share)
+def quarantine_sample_markdown(quarantine: pl.DataFrame, rows: int = QUARANTINE_SAMPLE_ROWS) -> str:
+    """Render the first quarantined rows as a markdown table for the Dagster UI."""
+    if quarantine.height == 0:
+        return "no quarantined records"
+    columns = ["external_id", "field", "rule", "value", "message"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in quarantine.select(columns).head(rows).iter_rows():
+        cells = [str(v if v is not None else "").replace("|", "\\|").replace("\n", " ")[:160] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 class SafetyGateError(dg.Failure):
@@ -350,6 +357,7 @@ def enqueue_dataset(
 
     Returns:
         Counts: upserted, unchanged, deleted, live_before.
+
     """
     alias = source.collection_alias
     live_before = store.count_live(alias, source.name)
@@ -377,55 +385,65 @@ def enqueue_dataset(
         seen.append(payloads.get_column("external_id"))
     deleted = 0
     if valid.mode == "full":
+        # A record in quarantine is still in the source: keep its last good version searchable, do not delete it.
+        quarantined = valid.root / QUARANTINED_IDS_FILE
+        if quarantined.exists():
+            seen.append(pl.read_parquet(quarantined).get_column("external_id"))
         seen_ids = pl.concat(seen) if seen else pl.Series("external_id", [], dtype=pl.Utf8)
         deleted = store.mark_missing_as_deleted(alias, source.name, sync_id, seen_ids)
     return {"upserted": upserted, "unchanged": unchanged, "deleted": deleted, "live_before": live_before}
 
 
-def _great_expectations_check(dataset: staging.StagedDataset) -> dg.AssetCheckResult:
+def _sample(dataset: staging.StagedDataset, rows: int) -> pl.DataFrame | None:
+    """Up to ``rows`` documents spread over the parts (the checks look at a bounded sample, not the catalog)."""
+    per_part = max(1, rows // max(1, len(dataset.parts)))
+    frames = [f.head(per_part) for f in dataset.frames() if f.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+def _great_expectations_check(dataset: staging.StagedDataset, contract: Contract) -> dg.AssetCheckResult:
     from aac_etl.lib.contract import run_expectation_suite
 
-    failures: list[str] = []
-    evaluated = 0
-    for frame in dataset.frames():
-        if frame.height == 0:
-            continue
-        result = run_expectation_suite(frame)
-        evaluated += len(result.results)
-        if not result.success:
-            failures.extend(str(r.get("expectation", r)) for r in result.results if not r.get("success", False))
+    sample = _sample(dataset, GX_SAMPLE_ROWS)
+    if sample is None:
+        return dg.AssetCheckResult(check_name="great_expectations_suite", passed=True, description="no documents")
+    result = run_expectation_suite(sample, contract, max_rows=GX_SAMPLE_ROWS)
+    failures = [str(r.get("expectation", r)) for r in result.results if not r.get("success", False)]
     return dg.AssetCheckResult(
         check_name="great_expectations_suite",
-        passed=not failures,
+        passed=result.success,
         description="; ".join(failures[:10]) or None,
         metadata={
-            "expectations_evaluated": dg.MetadataValue.int(evaluated),
+            "suite": result.suite_name,
+            "expectations_evaluated": dg.MetadataValue.int(len(result.results)),
             "failed_expectations": dg.MetadataValue.int(len(failures)),
+            "rows_evaluated": dg.MetadataValue.int(result.evaluated_rows),
         },
     )
 
 
-def _pydantic_check(dataset: staging.StagedDataset, contract: object) -> dg.AssetCheckResult:
+def _pydantic_check(dataset: staging.StagedDataset, contract: Contract) -> dg.AssetCheckResult:
     from aac_etl.lib.contract import validate_sample_with_model
 
-    errors: list[str] = []
-    checked = 0
-    for frame in dataset.frames():
-        if frame.height == 0:
-            continue
-        sample_errors, sample_size = validate_sample_with_model(frame, contract)
-        errors.extend(sample_errors)
-        checked += sample_size
+    sample = _sample(dataset, PYDANTIC_SAMPLE_ROWS)
+    errors, checked = (
+        validate_sample_with_model(sample, contract, sample_size=PYDANTIC_SAMPLE_ROWS)
+        if (sample is not None)
+        else ([], 0)
+    )
     return dg.AssetCheckResult(
         check_name="pydantic_model_sample",
         passed=not errors,
         description="; ".join(errors[:10]) or None,
-        metadata={"documents_checked": dg.MetadataValue.int(checked), "errors": dg.MetadataValue.int(len(errors))},
+        metadata={
+            "documents_checked": dg.MetadataValue.int(checked),
+            "errors": dg.MetadataValue.int(len(errors)),
+        },
     )
 
 
-def source_job(source: SourceConfig) -> dg.UnresolvedAssetJobDefinition:
-    """The sync job of one source: its four assets, default config a delta sync."""
+def source_job(source: SourceConfig) -> "dg.UnresolvedAssetJobDefinition":
+    """Build the sync job of one source: its four assets, default config a delta sync."""
     return dg.define_asset_job(
         name=sync_job_name(source.name),
         selection=dg.AssetSelection.groups(source.name),

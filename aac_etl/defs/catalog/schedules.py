@@ -19,6 +19,8 @@ def build_nightly_schedule(source: SourceConfig) -> dg.ScheduleDefinition:
         default_status=dg.DefaultScheduleStatus.RUNNING
         if source.schedule.enabled
         else dg.DefaultScheduleStatus.STOPPED,
-        description=f"Nightly full sync of {source.name} (deletes documents that left the source, behind the safety gate).",
+        description=(
+            f"Nightly full sync of {source.name} (deletes documents that left the source, behind the safety gate)."
+        ),
         tags={"aac_etl/source": source.name, "aac_etl/kind": "full"},
     )

@@ -1,7 +1,5 @@
 """The Typesense collection of each tenant alias, loaded from the search buffer."""
 
-from __future__ import annotations
-
 import time
 
 import dagster as dg
@@ -33,6 +31,7 @@ def build_alias_asset(alias: str, sources: list[SourceConfig]) -> dg.AssetsDefin
     Args:
         alias: ``<organization>_<index_slug>``.
         sources: The sources that feed this alias (upstream lineage).
+
     """
 
     @dg.asset(
@@ -55,7 +54,7 @@ def build_alias_asset(alias: str, sources: list[SourceConfig]) -> dg.AssetsDefin
             "searches never see an empty or half-built index."
         ),
     )
-    def search_collection(context: dg.AssetExecutionContext, config: LoadConfig):  # noqa: ANN202
+    def search_collection(context: dg.AssetExecutionContext, config: LoadConfig):
         store = context.resources.buffer.store()
         contract = load_contract()
         started = time.perf_counter()
@@ -88,8 +87,8 @@ def build_alias_asset(alias: str, sources: list[SourceConfig]) -> dg.AssetsDefin
     return search_collection
 
 
-def build_load_job(alias: str) -> dg.UnresolvedAssetJobDefinition:
-    """The job the sensor launches for an alias."""
+def build_load_job(alias: str) -> "dg.UnresolvedAssetJobDefinition":
+    """Build the job the sensor launches for an alias."""
     return dg.define_asset_job(
         name=load_job_name(alias),
         selection=dg.AssetSelection.assets(alias_asset_key(alias)),

@@ -4,12 +4,11 @@ Kept light on purpose: it imports neither Great Expectations nor the sources, op
 per tick, and answers well within the sensor evaluation timeout.
 """
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg
 
+from aac_etl.defs.resources import BufferResource
 from aac_etl.defs.search.assets import load_job_name
 
 SENSOR_INTERVAL_SECONDS = 30
@@ -20,7 +19,7 @@ def run_key_for(alias: str, max_pending_id: int, pending: int) -> str:
     return f"load:{alias}:{max_pending_id}:{pending}"
 
 
-def build_buffer_sensor(aliases: list[str], jobs: list[dg.UnresolvedAssetJobDefinition]) -> dg.SensorDefinition:
+def build_buffer_sensor(aliases: list[str], jobs: "list[dg.UnresolvedAssetJobDefinition]") -> dg.SensorDefinition:
     """Build the sensor watching the search buffer.
 
     The cursor is JSON: ``{alias: run_key of the last launched load}``; a new load is requested when the pending
@@ -31,15 +30,18 @@ def build_buffer_sensor(aliases: list[str], jobs: list[dg.UnresolvedAssetJobDefi
         name="search_buffer_sensor",
         jobs=jobs,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-        required_resource_keys={"buffer"},
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches load_<alias> when search_ingest_buffer holds pending operations for that alias.",
     )
-    def search_buffer_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def search_buffer_sensor(context: dg.SensorEvaluationContext, buffer: BufferResource) -> dg.SensorResult:
         cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        store = context.resources.buffer.store()
+        store = buffer.store()
         requests: list[dg.RunRequest] = []
-        for alias, pending, max_id in store.pending_summary():
+        for (
+            alias,
+            pending,
+            max_id,
+        ) in store.pending_summary():  # max_id moves on every enqueue and failed attempt
             if alias not in aliases or pending == 0:
                 continue
             key = run_key_for(alias, max_id, pending)
@@ -48,7 +50,9 @@ def build_buffer_sensor(aliases: list[str], jobs: list[dg.UnresolvedAssetJobDefi
             cursor[alias] = key
             requests.append(dg.RunRequest(run_key=key, job_name=load_job_name(alias), tags={"aac_etl/alias": alias}))
         if not requests:
-            return dg.SensorResult(skip_reason="no pending operations in search_ingest_buffer", cursor=json.dumps(cursor))
+            return dg.SensorResult(
+                skip_reason="no pending operations in search_ingest_buffer", cursor=json.dumps(cursor)
+            )
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
 
     return search_buffer_sensor

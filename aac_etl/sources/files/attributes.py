@@ -17,9 +17,7 @@ from aac_etl.sources.files.common import describe, issues, no_issues, query, val
 TYPES_SCHEMA = pl.Schema({"key": pl.String, "kind": pl.String, "first_record": pl.String})
 """Schema of the ``attribute_types`` table."""
 
-ENTRY_SCHEMA = pl.Schema(
-    {"_row": pl.Int64, "key": pl.String, "kind": pl.String, "text": pl.String, "json": pl.String}
-)
+ENTRY_SCHEMA = pl.Schema({"_row": pl.Int64, "key": pl.String, "kind": pl.String, "text": pl.String, "json": pl.String})
 """Long form of JSON attributes: one row per (record, key)."""
 
 _DETERMINING = (
@@ -45,9 +43,7 @@ def empty_types() -> pl.DataFrame:
 
 def merge_types(first: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame:
     """Merge two type maps; a key keeps the kind of ``first`` when both have it."""
-    return pl.concat([first, later.select(TYPES_SCHEMA.names())]).unique(
-        "key", keep="first", maintain_order=True
-    )
+    return pl.concat([first, later.select(TYPES_SCHEMA.names())]).unique("key", keep="first", maintain_order=True)
 
 
 def compatible(kind: pl.Expr, first_kind: pl.Expr) -> pl.Expr:
@@ -191,9 +187,7 @@ def json_columns(
         ),
     ]
     good = valued.filter(ok.fill_null(value=False))
-    by_key = {
-        str(k[0]): part for k, part in good.partition_by("key", as_dict=True, maintain_order=True).items()
-    }
+    by_key = {str(k[0]): part for k, part in good.partition_by("key", as_dict=True, maintain_order=True).items()}
     seen = set(valued["key"].unique().to_list())
     columns: list[pl.DataFrame] = []
     for key, kind in types.select("key", "kind").iter_rows():

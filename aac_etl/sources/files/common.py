@@ -107,9 +107,7 @@ def value_kinds(con: duckdb.DuckDBPyConnection, types: pl.Series, values: pl.Ser
     hard = pl.DataFrame({"i": pending, "j": frame["j"].gather(pending)})
     con.register("_arrays", hard)
     try:
-        found = query(
-            con, "SELECT json_array_kind(list_distinct(json_type(j, '$[*]'))) AS k FROM _arrays ORDER BY i"
-        )
+        found = query(con, "SELECT json_array_kind(list_distinct(json_type(j, '$[*]'))) AS k FROM _arrays ORDER BY i")
     finally:
         con.unregister("_arrays")
     return resolved.scatter(pending, found["k"])
@@ -128,11 +126,7 @@ def describe(kind: pl.Expr, text: pl.Expr) -> pl.Expr:
     """Describe a value for a message: ``string '2'``, ``integer 5``, ``array of numbers [1,2]``."""
     shown = clip(text, fs.MESSAGE_VALUE_MAX_CHARS)
     label = kind.replace_strict(fs.KIND_LABELS, default=kind, return_dtype=pl.String)
-    return (
-        pl.when(kind == "string")
-        .then(pl.format("string '{}'", shown))
-        .otherwise(pl.format("{} {}", label, shown))
-    )
+    return pl.when(kind == "string").then(pl.format("string '{}'", shown)).otherwise(pl.format("{} {}", label, shown))
 
 
 def issues(
@@ -204,8 +198,7 @@ def changed_since(con: duckdb.DuckDBPyConnection, updated_at: pl.Series, since: 
     try:
         kept = query(
             con,
-            "SELECT coalesce(try_cast(u AS TIMESTAMPTZ) >= ?::TIMESTAMPTZ, true) AS keep "
-            "FROM _delta_input ORDER BY i",
+            "SELECT coalesce(try_cast(u AS TIMESTAMPTZ) >= ?::TIMESTAMPTZ, true) AS keep FROM _delta_input ORDER BY i",
             [bound.isoformat()],
         )
     finally:

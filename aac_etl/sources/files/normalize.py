@@ -56,18 +56,13 @@ def normalize(raw: RawChunk) -> pl.DataFrame:
         return pl.DataFrame(schema=document_schema())
     con = connect()
     try:
-        parts = [
-            _normalize_format(con, part, types)
-            for part in frame.partition_by(fs.FORMAT_COL, maintain_order=True)
-        ]
+        parts = [_normalize_format(con, part, types) for part in frame.partition_by(fs.FORMAT_COL, maintain_order=True)]
     finally:
         con.close()
     return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
 
 
-def _normalize_format(
-    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, types: pl.DataFrame
-) -> pl.DataFrame:
+def _normalize_format(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, types: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_row_index("_row").with_columns(
         pl.col("_row").cast(pl.Int64),
         pl.format("{}:{}", fs.FILE_COL, fs.LINE_COL).alias(fs.RECORD_ID),
@@ -149,16 +144,12 @@ def _parse_jsonl(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Data
             pl.col("_vals").list.get(i, null_on_oob=True).alias(f"json:{field.name}"),
             pl.col("_texts").list.get(i, null_on_oob=True).alias(f"text:{field.name}"),
         )
-        columns.append(
-            value_kinds(con, values["t"], values[f"json:{field.name}"]).alias(f"kind:{field.name}")
-        )
+        columns.append(value_kinds(con, values["t"], values[f"json:{field.name}"]).alias(f"kind:{field.name}"))
         columns.extend([values[f"json:{field.name}"], values[f"text:{field.name}"]])
     return parsed.drop("_types", "_vals", "_texts").with_columns(columns)
 
 
-def _unknown_fields(
-    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed: pl.DataFrame
-) -> pl.DataFrame:
+def _unknown_fields(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, parsed: pl.DataFrame) -> pl.DataFrame:
     """``unknown_field`` issues: every top-level key that is not a contract field, with its value."""
     rows = parsed.filter(pl.col("_unknown").list.len() > 0).select("_row")
     if rows.is_empty():
@@ -239,13 +230,9 @@ def _from_jsonl(
     lines = frame.select("_row", fs.RECORD_ID, fs.LINE_COL, fs.RAW_COL, fs.UTF8_ERROR_COL)
     parsed = parsed.join(lines, on="_row", how="left", maintain_order="left")
     readable = (pl.col("_root") == "OBJECT").fill_null(value=False)
-    recovered = pl.coalesce(
-        pl.col(fs.RAW_COL).str.extract(_EXTERNAL_ID_RE, 1), pl.format("line:{}", fs.LINE_COL)
-    )
+    recovered = pl.coalesce(pl.col(fs.RAW_COL).str.extract(_EXTERNAL_ID_RE, 1), pl.format("line:{}", fs.LINE_COL))
     typed = [_typed_value(f) for f in fs.scalar_fields()]
-    docs = parsed.select(
-        "_row", *typed, fs.RECORD_ID, readable.alias("_readable"), recovered.alias("_recovered")
-    )
+    docs = parsed.select("_row", *typed, fs.RECORD_ID, readable.alias("_readable"), recovered.alias("_recovered"))
     docs = docs.with_columns(
         pl.when("_readable").then(pl.col("external_id")).otherwise(pl.col("_recovered")).alias("external_id")
     ).drop("_readable", "_recovered")
@@ -328,9 +315,7 @@ def _csv_value(field: fs.FieldSpec) -> tuple[pl.Expr, pl.Expr]:
     return (cell if field.required else pl.when(cell != "").then(cell)), pl.lit(value=True)
 
 
-def _table_field(
-    frame: pl.DataFrame, field: fs.FieldSpec, file_format: str
-) -> tuple[pl.Series, pl.DataFrame]:
+def _table_field(frame: pl.DataFrame, field: fs.FieldSpec, file_format: str) -> tuple[pl.Series, pl.DataFrame]:
     """Typed column of one contract field from CSV/Parquet rows, and its ``type`` issues."""
     name, expected = field.name, fs.KIND_LABELS.get(field.kind, field.kind)
     if name not in frame.columns:
@@ -349,9 +334,7 @@ def _table_field(
                     field=name,
                     rule="type",
                     value=pl.col("text"),
-                    detail=pl.format(
-                        "expected {}, got {}", pl.lit(expected), describe(cell_kind, pl.col("text"))
-                    ),
+                    detail=pl.format("expected {}, got {}", pl.lit(expected), describe(cell_kind, pl.col("text"))),
                 ),
                 issues(
                     checked,
@@ -369,11 +352,7 @@ def _table_field(
         typed = checked.select(pl.when("_ok").then(pl.col(name)).cast(field.dtype).alias(name))[name]
         return typed, found
     kind = attributes.dtype_kind(dtype)
-    if (
-        field.kind == "string"
-        and field.logical == "date"
-        and (isinstance(dtype, pl.Datetime) or dtype == pl.Date)
-    ):
+    if field.kind == "string" and field.logical == "date" and (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
         return iso_strings(column).alias(name), no_issues()
     if kind is not None and kind in field.accepts():
         if field.kind == "string" and not field.required:
@@ -382,9 +361,7 @@ def _table_field(
         lost = frame.select("_row", attributes.as_text(column).alias("text"), cast.alias("_cast"))
         found = issues(
             lost,
-            pl.lit(field.kind in ("number", "integer"))
-            & pl.col("text").is_not_null()
-            & pl.col("_cast").is_null(),
+            pl.lit(field.kind in ("number", "integer")) & pl.col("text").is_not_null() & pl.col("_cast").is_null(),
             field=name,
             rule="type",
             value=pl.col("text"),
@@ -445,9 +422,7 @@ def _from_table(
         found.append(_packed_issues(con, frame))
         found.append(json_issues)
     elif isinstance(packed, pl.Struct):
-        frame = frame.with_columns(
-            pl.col(fs.ATTRIBUTES_FIELD).struct.unnest().name.prefix(fs.ATTRIBUTE_PREFIX)
-        )
+        frame = frame.with_columns(pl.col(fs.ATTRIBUTES_FIELD).struct.unnest().name.prefix(fs.ATTRIBUTE_PREFIX))
     elif packed is not None and packed != pl.Null:
         found.append(_wrong_type(frame, fs.ATTRIBUTES_FIELD, "object"))
     if file_format == "csv":
@@ -490,9 +465,7 @@ def _packed_issues(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.Da
                 field=fs.ATTRIBUTES_FIELD,
                 rule="type",
                 value=pl.col("a"),
-                detail=pl.format(
-                    "expected object, got {}", describe(pl.col("kind").fill_null("null"), pl.col("a"))
-                ),
+                detail=pl.format("expected object, got {}", describe(pl.col("kind").fill_null("null"), pl.col("a"))),
             ),
         ]
     )

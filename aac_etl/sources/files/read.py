@@ -57,9 +57,7 @@ def resolve_files(path: str) -> list[InputFile]:
     if target.is_file():
         file_format = fs.SUFFIX_FORMATS.get(target.suffix.lower())
         if file_format is None:
-            raise ValueError(
-                f"{target.name}: unsupported file type (expected {', '.join(fs.SUFFIX_FORMATS)})"
-            )
+            raise ValueError(f"{target.name}: unsupported file type (expected {', '.join(fs.SUFFIX_FORMATS)})")
         return [InputFile(target, target.name, file_format)]
     if target.is_dir():
         root = target
@@ -239,12 +237,8 @@ def _jsonl_types(con: duckdb.DuckDBPyConnection, indexed: pl.DataFrame) -> pl.Da
     found = attributes.first_kinds(entries, ids)
     unresolved = firsts.join(found, on="key", how="anti")
     if not unresolved.is_empty():
-        holders = objects.filter(
-            pl.col("keys").list.eval(pl.element().is_in(unresolved["key"].implode())).list.any()
-        )
-        rest = attributes.json_entries(con, holders, "a", "$").join(
-            unresolved.select("key"), on="key", how="semi"
-        )
+        holders = objects.filter(pl.col("keys").list.eval(pl.element().is_in(unresolved["key"].implode())).list.any())
+        rest = attributes.json_entries(con, holders, "a", "$").join(unresolved.select("key"), on="key", how="semi")
         found = attributes.merge_types(found, attributes.first_kinds(rest, ids))
     order = firsts.with_row_index("_order").select("key", "_order")
     return found.join(order, on="key", how="left").sort("_order").drop("_order")

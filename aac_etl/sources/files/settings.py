@@ -131,9 +131,7 @@ def _field_kind(prop: dict[str, Any]) -> Kind:
     try:
         return _LOGICAL_KINDS[logical]
     except KeyError:
-        raise ValueError(
-            f"contract field {prop.get('name')!r}: unsupported logicalType {logical!r}"
-        ) from None
+        raise ValueError(f"contract field {prop.get('name')!r}: unsupported logicalType {logical!r}") from None
 
 
 @lru_cache(maxsize=1)

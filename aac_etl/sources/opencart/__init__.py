@@ -18,6 +18,7 @@ class OpenCartSource:
     """The OpenCart 3 catalog (MariaDB/MySQL in production; any SQLAlchemy database with the same tables)."""
 
     platform: str = "opencart"
+    main_table: str = "product"
 
     def extract(self, config: SourceConfig, dsn: str | None, request: ExtractRequest) -> Iterator[RawChunk]:
         """Yield raw chunks of the catalog, ``request.chunk_rows`` products each.
@@ -32,9 +33,7 @@ class OpenCartSource:
 
         """
         if not dsn:
-            raise ValueError(
-                f"source {config.name!r}: OpenCart needs a DSN (environment variable {config.dsn_env})"
-            )
+            raise ValueError(f"source {config.name!r}: OpenCart needs a DSN (environment variable {config.dsn_env})")
         return extract_catalog(config, dsn, request)
 
     def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:

@@ -173,10 +173,7 @@ class _Reader:
         )
         frame = self.read("seo_url", stmt)
         return frame.with_columns(
-            pl.col("query")
-            .str.strip_prefix(oc.SEO_QUERY_PREFIX)
-            .cast(pl.Int64, strict=False)
-            .alias("product_id")
+            pl.col("query").str.strip_prefix(oc.SEO_QUERY_PREFIX).cast(pl.Int64, strict=False).alias("product_id")
         ).filter(pl.col("product_id").is_not_null())
 
     def product_ids(self, since: datetime | None) -> pl.Series:
@@ -188,9 +185,7 @@ class _Reader:
             ids = pl.read_database(stmt, conn, schema_overrides={"product_id": _I})
         return ids["product_id"].cast(pl.Int64)
 
-    def chunk(
-        self, low: int, high: int, since: datetime | None, lang_ids: list[int]
-    ) -> dict[str, pl.DataFrame]:
+    def chunk(self, low: int, high: int, since: datetime | None, lang_ids: list[int]) -> dict[str, pl.DataFrame]:
         frames: dict[str, pl.DataFrame] = {}
         for name in oc.PRODUCT_TABLES:
             if name == "seo_url":
@@ -229,17 +224,13 @@ def extract_catalog(config: SourceConfig, dsn: str, request: ExtractRequest) -> 
     try:
         reader = _Reader(engine, config)
         if "product" not in reader.present:
-            raise LookupError(
-                f"no {reader.prefix}product table in the shop database (check options.table_prefix)"
-            )
+            raise LookupError(f"no {reader.prefix}product table in the shop database (check options.table_prefix)")
         ids = reader.product_ids(since)
         if ids.is_empty():
             log.info("opencart %s: no products to extract (%s)", config.name, request.mode)
             return
         lookups = reader.lookups()
-        lang_ids = (
-            lookups["language"].filter(pl.col("code").is_in(list(config.languages)))["language_id"].to_list()
-        )
+        lang_ids = lookups["language"].filter(pl.col("code").is_in(list(config.languages)))["language_id"].to_list()
         seo = reader.seo_urls()
         for start in range(0, ids.len(), chunk_rows):
             window = ids.slice(start, chunk_rows)
@@ -247,9 +238,7 @@ def extract_catalog(config: SourceConfig, dsn: str, request: ExtractRequest) -> 
             frames = reader.chunk(low, high, since, lang_ids)
             frames["seo_url"] = seo.filter(pl.col("product_id").is_between(low, high))
             frames.update(lookups)
-            log.debug(
-                "opencart %s: chunk %d..%d (%d products)", config.name, low, high, frames["product"].height
-            )
+            log.debug("opencart %s: chunk %d..%d (%d products)", config.name, low, high, frames["product"].height)
             yield frames
     finally:
         engine.dispose()

@@ -143,9 +143,7 @@ def _languages(raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
     return frame.select(
         "language_id",
         pl.col("code").replace_strict(config.languages, return_dtype=pl.Utf8).alias("locale"),
-        pl.col("code")
-        .replace_strict({c: i for i, c in enumerate(order)}, return_dtype=pl.Int64)
-        .alias("rank"),
+        pl.col("code").replace_strict({c: i for i, c in enumerate(order)}, return_dtype=pl.Int64).alias("rank"),
     ).sort("rank")
 
 
@@ -154,11 +152,7 @@ def _key_names(frame: pl.DataFrame, id_col: str, langs: pl.DataFrame) -> pl.Data
     ranked = frame.join(langs.select("language_id", "rank"), on="language_id", how="left").with_columns(
         pl.col("rank").fill_null(1 << 30)
     )
-    return (
-        ranked.sort(id_col, "rank")
-        .unique(subset=[id_col], keep="first", maintain_order=True)
-        .select(id_col, "name")
-    )
+    return ranked.sort(id_col, "rank").unique(subset=[id_col], keep="first", maintain_order=True).select(id_col, "name")
 
 
 def _keys_for(ids_names: pl.DataFrame, id_col: str, prefix: str) -> pl.DataFrame:
@@ -167,9 +161,7 @@ def _keys_for(ids_names: pl.DataFrame, id_col: str, prefix: str) -> pl.DataFrame
     names = decoded["name"].drop_nulls().unique().to_list()
     mapping = {n: _attribute_key(n, prefix) for n in names}
     return (
-        decoded.with_columns(
-            pl.col("name").replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias("key")
-        )
+        decoded.with_columns(pl.col("name").replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias("key"))
         .filter(pl.col("key").is_not_null())
         .select(id_col, "key")
     )
@@ -293,9 +285,7 @@ def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
     main = docs.select(
         "product_id", pl.lit(-1, pl.Int64).alias("sort_order"), pl.lit(0, pl.Int64).alias("tie"), "image"
     ).unique(subset=["product_id"], maintain_order=True)
-    extra = raw["product_image"].select(
-        "product_id", "sort_order", pl.col("product_image_id").alias("tie"), "image"
-    )
+    extra = raw["product_image"].select("product_id", "sort_order", pl.col("product_image_id").alias("tie"), "image")
     urls = (
         pl.concat([main, extra], how="vertical_relaxed")
         .with_columns(_absolute_url(base, pl.col("image")).alias("url"))
@@ -371,9 +361,7 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, today: dt.date | Non
     docs = docs.join(sale, on="product_id", how="left")
     docs = docs.join(_availability(raw), on="stock_status_id", how="left")
 
-    seo = (
-        raw["seo_url"].filter(pl.col("store_id") == store_id) if _seo_enabled(raw, config, store_id) else None
-    )
+    seo = raw["seo_url"].filter(pl.col("store_id") == store_id) if _seo_enabled(raw, config, store_id) else None
     if seo is not None and not seo.is_empty():
         keywords = (
             seo.with_columns(_null_if_blank(pl.col("keyword")).alias("keyword"))
@@ -387,9 +375,7 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, today: dt.date | Non
 
     price = pl.col("price").cast(pl.Float64)
     tags = (
-        pl.col("tag")
-        .str.split(",")
-        .list.eval(pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
+        pl.col("tag").str.split(",").list.eval(pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
     )
     out = docs.select(
         "product_id",
@@ -426,9 +412,7 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, today: dt.date | Non
     out = out.join(_categories(raw, langs), on=keys, how="left")
 
     attribute_cols: list[str] = []
-    images = _images(
-        raw, out.select("product_id", "language_id", "image", "title"), storefront + oc.IMAGE_PATH
-    )
+    images = _images(raw, out.select("product_id", "language_id", "image", "title"), storefront + oc.IMAGE_PATH)
     out = out.join(images, on=keys, how="left")
     attribute_cols.append("attributes.images")
 
@@ -470,9 +454,7 @@ def _price_by_currency(raw: RawChunk, main: str) -> pl.Expr | None:
         (pl.col("price").cast(pl.Float64) * (float(rate) / main_rate)).round(2).alias(str(code).upper())
         for code, rate in others.select("code", "value").iter_rows()
     ]
-    return (
-        pl.when(pl.col("price").is_not_null()).then(pl.struct(fields)).alias("attributes.price_by_currency")
-    )
+    return pl.when(pl.col("price").is_not_null()).then(pl.struct(fields)).alias("attributes.price_by_currency")
 
 
 def _group_keys(raw: RawChunk, langs: pl.DataFrame) -> dict[int, str]:
@@ -488,18 +470,14 @@ def _group_keys(raw: RawChunk, langs: pl.DataFrame) -> dict[int, str]:
     return keys
 
 
-def _price_by_group(
-    raw: RawChunk, specials: pl.DataFrame, langs: pl.DataFrame, today: dt.date
-) -> pl.DataFrame | None:
+def _price_by_group(raw: RawChunk, specials: pl.DataFrame, langs: pl.DataFrame, today: dt.date) -> pl.DataFrame | None:
     """Per product with any group price: one column per group holding its special or quantity-1 discount."""
     keys = _group_keys(raw, langs)
     if not keys:
         return None
     discounts = _best_price(raw["product_discount"].filter(pl.col("quantity") <= 1), today)
     prices = (
-        pl.concat(
-            [specials.with_columns(pl.lit(0).alias("pref")), discounts.with_columns(pl.lit(1).alias("pref"))]
-        )
+        pl.concat([specials.with_columns(pl.lit(0).alias("pref")), discounts.with_columns(pl.lit(1).alias("pref"))])
         .filter(pl.col("customer_group_id").is_in(list(keys)))
         .sort("product_id", "customer_group_id", "pref")
         .unique(subset=["product_id", "customer_group_id"], keep="first", maintain_order=True)
@@ -520,7 +498,5 @@ def _price_by_group(
 def _fill_group_prices(by_group: pl.DataFrame) -> pl.Expr:
     group_cols = [c for c in by_group.columns if c.startswith("_group_")]
     has_any = pl.any_horizontal(pl.col(c).is_not_null() for c in group_cols)
-    fields = [
-        pl.coalesce(pl.col(c), pl.col("price")).round(4).alias(c.removeprefix("_group_")) for c in group_cols
-    ]
+    fields = [pl.coalesce(pl.col(c), pl.col("price")).round(4).alias(c.removeprefix("_group_")) for c in group_cols]
     return pl.when(has_any).then(pl.struct(fields)).alias("attributes.price_by_group")

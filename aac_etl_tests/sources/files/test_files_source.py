@@ -71,9 +71,7 @@ def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def _read(path: Path | str, request: ExtractRequest | None = None) -> pl.DataFrame:
     source = FilesSource()
     config = _config(path)
-    frames = [
-        source.normalize(chunk, config) for chunk in source.extract(config, None, request or ExtractRequest())
-    ]
+    frames = [source.normalize(chunk, config) for chunk in source.extract(config, None, request or ExtractRequest())]
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -188,9 +186,7 @@ def test_invalid_json_lines_become_records_with_issues(tmp_path: Path) -> None:
 
 def test_invalid_utf8_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(
-        b'{"external_id": "u1", "title": "Caf\xe9"}\n{"external_id": "u2", "title": "Caf\xc3\xa9"}\n'
-    )
+    path.write_bytes(b'{"external_id": "u1", "title": "Caf\xe9"}\n{"external_id": "u2", "title": "Caf\xc3\xa9"}\n')
     frame = _read(path)
 
     assert frame["external_id"].to_list() == ["u1", "u2"]
@@ -296,8 +292,7 @@ def test_csv_bad_number_and_json_attributes_column(tmp_path: Path) -> None:
     found = [(i["field"], i["rule"]) for i in _issues(frame)]
     assert found == [("price", "type"), ("attributes.size", "attribute_type"), ("attributes", "json")]
     assert (
-        _issues(frame)[0]["message"]
-        == "record packed.csv:2 field price rule type: expected number, got string 'abc'"
+        _issues(frame)[0]["message"] == "record packed.csv:2 field price rule type: expected number, got string 'abc'"
     )
 
 
@@ -353,9 +348,7 @@ def test_missing_path_raises(tmp_path: Path) -> None:
 
 
 def test_real_woocommerce_export_mapped_to_jsonl(tmp_path: Path, real_data_dir: Path) -> None:
-    export = pl.read_csv(
-        real_data_dir / "woocommerce-sample-data" / "sample_products.csv", infer_schema=False
-    )
+    export = pl.read_csv(real_data_dir / "woocommerce-sample-data" / "sample_products.csv", infer_schema=False)
     empty_to_null = {c: pl.when(pl.col(c) != "").then(pl.col(c)) for c in export.columns}
     export = export.with_columns(**empty_to_null)
     is_color = pl.col("Attribute 1 name") == "Color"

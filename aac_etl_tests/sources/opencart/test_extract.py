@@ -124,14 +124,8 @@ def test_catalog_metadata_matches_the_real_schema(opencart3_sqlite_url: str) -> 
         pytest.param("postgres", marks=pytest.mark.postgres),
     ],
 )
-def test_catalog_metadata_creates_everywhere(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'empty.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue(f"{backend}_url")
-    )
+def test_catalog_metadata_creates_everywhere(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}" if backend == "sqlite" else request.getfixturevalue(f"{backend}_url")
     engine = sa.create_engine(url)
     try:
         md = catalog_metadata("shop_")

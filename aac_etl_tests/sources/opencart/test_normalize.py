@@ -32,14 +32,10 @@ def _config(**overrides: object) -> SourceConfig:
     return SourceConfig.model_validate(values)
 
 
-def _documents(
-    url: str, config: SourceConfig | None = None, request: ExtractRequest | None = None
-) -> pl.DataFrame:
+def _documents(url: str, config: SourceConfig | None = None, request: ExtractRequest | None = None) -> pl.DataFrame:
     source = OpenCartSource()
     config = config or _config()
-    frames = [
-        source.normalize(raw, config) for raw in source.extract(config, url, request or ExtractRequest())
-    ]
+    frames = [source.normalize(raw, config) for raw in source.extract(config, url, request or ExtractRequest())]
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
