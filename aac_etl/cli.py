@@ -124,6 +124,8 @@ def run_job(defs: dg.Definitions, job_name: str, run_config: dict[str, Any], tit
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def(job_name)
+    # The run's events go to the instance (and the UI); the terminal shows only warnings and the progress bar.
+    run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     run_id = make_new_run_id()
     holder: dict[str, Any] = {}
 

@@ -17,8 +17,8 @@ from aac_etl.defs.location import build_definitions
 from aac_etl.defs.resources import default_buffer_url
 from aac_etl.defs.search.assets import load_job_name
 from aac_etl.lib.buffer import BufferStore
-from aac_etl.lib.sqldump import load_mysql_dump
 from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.lib.sqldump import load_mysql_dump
 from aac_etl.lib.typesense_client import TypesenseClient
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.typesense, pytest.mark.slow]
