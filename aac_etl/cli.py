@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="aac_etl: catalog-to-search pipeline on Dagster.", no_args_is_help=True, add_completion=False)
 quarantine_app = typer.Typer(help="Inspect and retry quarantined records.", no_args_is_help=True)
 typesense_app = typer.Typer(help="The embedded local Typesense server.", no_args_is_help=True)
+contract_app = typer.Typer(help="The SyncProductInput data contract and its derived forms.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(typesense_app, name="typesense")
+app.add_typer(contract_app, name="contract")
 
 console = Console(stderr=True)
 out = Console()
@@ -596,6 +598,30 @@ def typesense_stop() -> None:
     from aac_etl.lib.typesense_server import stop_local_server
 
     out.print("stopped" if stop_local_server() else "not running")
+
+
+@contract_app.command("table")
+def contract_table(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the field table between the README's markers.")] = None,
+) -> None:
+    """Print the contract's field table as markdown (or write it into README.md with --readme README.md)."""
+    from aac_etl.lib.contract import field_table_markdown, load_contract, render_readme_table
+
+    if readme is None:
+        out.print(field_table_markdown(load_contract()), markup=False, highlight=False)
+        return
+    changed = render_readme_table(readme)
+    console.print(f"{readme}: {'updated' if changed else 'already up to date'}")
+
+
+@contract_app.command("schema")
+def contract_schema(
+    alias: Annotated[str, typer.Option(help="Collection name to put in the schema.")] = "products",
+) -> None:
+    """Print the Typesense collection schema derived from the contract."""
+    from aac_etl.lib.contract import load_contract, typesense_schema
+
+    out.print_json(json.dumps(typesense_schema(load_contract(), alias)))
 
 
 @app.command()
