@@ -124,3 +124,50 @@ def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDa
     if not chunks:
         raise FileNotFoundError(f"run {run_id} kept no extract for source {source!r} under {root}")
     return StagedDataset(root=root, parts=chunks, rows=-1, mode="full", run_id=run_id)
+
+
+def table_row_counts(dataset: StagedDataset) -> dict[str, int]:
+    """Rows per raw table of an extract, read from the Parquet footers (no data is loaded)."""
+    counts: dict[str, int] = {}
+    for chunk_dir in dataset.parts:
+        for path in chunk_dir.glob("*.parquet"):
+            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+            counts[path.stem] = counts.get(path.stem, 0) + int(rows)
+    return counts
+
+
+def prune_runs(
+    source: str, *, current_run_id: str, keep: int = settings.KEEP_EXTRACTS, base: Path | None = None
+) -> int:
+    """Free disk after a successful sync: drop its intermediate stages and all but the newest ``keep`` extracts.
+
+    The raw extract of the newest ``keep`` runs of the source stays (for ``--replay``); the normalized and
+    validated parts of the current run are deleted (they are rebuilt from the extract on replay).
+
+    Args:
+        source: Source name.
+        current_run_id: The run that just finished.
+        keep: Extracts to keep per source.
+        base: State folder; defaults to :func:`aac_etl.settings.state_dir`.
+
+    Returns:
+        Folders removed.
+
+    """
+    runs_root = (base or settings.state_dir()) / "runs"
+    removed = 0
+    for stage in ("normalized", "validated"):
+        path = runs_root / current_run_id / source / stage
+        if path.exists():
+            shutil.rmtree(path)
+            removed += 1
+    extracts = sorted(
+        (p for p in runs_root.glob(f"*/{source}/extract") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for old in extracts[keep:]:
+        shutil.rmtree(old.parent)
+        removed += 1
+        run_folder = old.parent.parent
+        if run_folder.exists() and not any(run_folder.iterdir()):
+            run_folder.rmdir()
+    return removed

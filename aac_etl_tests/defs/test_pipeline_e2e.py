@@ -171,9 +171,17 @@ def test_opencart3_sync_end_to_end(pipeline: Pipeline) -> None:
 def test_delta_sync_and_reindex_swap_alias(pipeline: Pipeline) -> None:
     p = pipeline
     alias = p.source.collection_alias
-    assert p.sync("full").success
+    first = p.sync("full")
+    assert first.success
     assert p.load().success
     first_collection = p.client.get_alias(alias)
+
+    # The run's extract was kept as Parquet: replaying it reproduces the same documents (nothing to send).
+    replay = p.sync("full", replay_run_id=first.run_id)
+    assert replay.success
+    assert materialization(replay, "oc3__extract")["replay_of"] == first.run_id
+    assert materialization(replay, "oc3__search_buffer")["documents"] == 19
+    assert materialization(replay, "oc3__search_buffer")["enqueued_upserts"] == 0
 
     with p.db.begin() as conn:
         conn.execute(

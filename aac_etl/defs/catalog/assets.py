@@ -105,10 +105,15 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
         try:
             if config.replay_run_id:
                 replayed = staging.find_extract(config.replay_run_id, name)
+                table_rows = staging.table_row_counts(replayed)
                 dataset = staging.StagedDataset(
-                    root=replayed.root, parts=replayed.parts, rows=replayed.rows, mode=mode, run_id=sync_id
+                    root=replayed.root,
+                    parts=replayed.parts,
+                    rows=table_rows.get(impl.main_table, 0),
+                    mode=mode,
+                    run_id=sync_id,
+                    extra=table_rows,
                 )
-                table_rows: dict[str, int] = {}
             else:
                 dsn = getattr(context.resources, db_resource_key(source)).dsn if source.dsn_env else None
                 writer = staging.PartWriter(staging.run_dir(sync_id, name, "extract"))
@@ -300,6 +305,7 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             _fail_sync(store, context.run_id, exc)
             raise
         seconds = time.perf_counter() - started
+        pruned = staging.prune_runs(name, current_run_id=context.run_id)
         store.finish_sync(
             context.run_id,
             "succeeded",
@@ -318,6 +324,7 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
                 "seconds": dg.MetadataValue.float(round(seconds, 3)),
                 "rows_per_second": dg.MetadataValue.float(_rate(valid.rows, seconds)),
                 "collection_alias": alias,
+                "stage_folders_pruned": dg.MetadataValue.int(pruned),
             }
         )
 
