@@ -841,6 +841,31 @@ class BufferStore:
 
         return self._run(work)
 
+    def mark_upserts_loaded_through(self, alias: str, max_id: int) -> int:
+        """Mark every not-yet-loaded upsert row with ``id <= max_id`` loaded, in one set-based statement.
+
+        Safe after a rebuild that imported every live row up to ``max_id``: any later change of a row (enqueue,
+        retry, failed attempt) gives it a new id above ``max_id``, so exactly the rows whose version was sent
+        match. Record failures with :meth:`mark_failed` first (it moves those rows past ``max_id``).
+
+        Args:
+            alias: Collection alias.
+            max_id: Largest buffer id the loader read and imported.
+
+        Returns:
+            Number of rows marked loaded.
+
+        """
+        now = _utcnow()
+        return self._run(
+            lambda tx: tx.execute(
+                "UPDATE search_ingest_buffer SET status = 'loaded', attempts = 0, last_error = NULL, "
+                "loaded_at = :now, updated_at = :now WHERE collection_alias = :alias AND op = 'upsert' "
+                "AND status <> 'loaded' AND id <= :max_id",
+                {"alias": alias, "max_id": max_id, "now": now},
+            )
+        )
+
     def mark_failed(self, alias: str, rows: pl.DataFrame) -> int:
         """Record a failed load attempt.
 

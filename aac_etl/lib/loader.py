@@ -24,10 +24,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -39,6 +41,7 @@ from aac_etl.lib.typesense_client import TypesenseClient
 logger = logging.getLogger(__name__)
 
 READ_PAGE_MIN_ROWS = 5_000
+PREFETCH_PAGES = 2
 """Buffer rows read (and marked) per database round trip; imports are still sent ``batch_size`` at a time."""
 DEFAULT_MAX_FAILED_SHARE = 0.5
 """A rebuild whose documents fail above this share is abandoned (the alias keeps the old collection)."""
@@ -132,6 +135,51 @@ def _import(
     return ok, bad
 
 
+def prefetch(pages: Iterator[pl.DataFrame], depth: int = PREFETCH_PAGES) -> Iterator[pl.DataFrame]:
+    """Read buffer pages in a background thread so database reads overlap the Typesense imports.
+
+    Args:
+        pages: The page iterator (each page is read in its own short transaction).
+        depth: Pages read ahead at most (bounds memory).
+
+    Yields:
+        The pages, in order; an exception of the reader is raised in the consumer.
+
+    """
+    done = object()
+    box: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(page, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=reader, name="buffer-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(pl.DataFrame, item)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def _page_size(batch_size: int) -> int:
     return max(batch_size, READ_PAGE_MIN_ROWS)
 
@@ -147,7 +195,7 @@ def _incremental(
     tally: _Tally,
 ) -> None:
     """Apply every pending row of the alias to ``collection`` and mark the outcome per page."""
-    for page in store.pending_batches(alias, _page_size(batch_size)):
+    for page in prefetch(store.pending_batches(alias, _page_size(batch_size))):
         loaded: list[pl.DataFrame] = []
         failed: list[pl.DataFrame] = []
         try:
@@ -204,17 +252,19 @@ def _rebuild(
     name = new_collection_name(alias)
     store.set_index_state(alias, name, wanted_hash, "start")
     client.create_collection({**schema, "name": name})
-    loaded: list[pl.DataFrame] = []
+    n_ok = 0
     failed: list[pl.DataFrame] = []
+    max_id_sent = 0
     try:
-        for page in store.all_live_documents(alias, _page_size(batch_size)):
+        for page in prefetch(store.all_live_documents(alias, _page_size(batch_size))):
             for chunk in _slices(page, batch_size):
                 ok, bad = _import(client, name, chunk, batch_size)
-                loaded.append(ok)
+                n_ok += ok.height
                 failed.append(bad)
                 if progress is not None:
                     progress(chunk.height)
-        n_ok = sum(frame.height for frame in loaded)
+            if page.height:
+                max_id_sent = max(max_id_sent, int(page.get_column("id").max()))  # type: ignore[arg-type]
         n_bad = sum(frame.height for frame in failed)
         if n_bad and n_bad > max_failed_share * (n_ok + n_bad):
             first = pl.concat(failed).get_column("error").head(1).to_list()
@@ -232,15 +282,14 @@ def _rebuild(
         raise
     store.set_index_state(alias, name, wanted_hash, "done")
     logger.info("alias %s now points at %s (was %s)", alias, name, current)
-    if loaded:
-        ok_rows = pl.concat(loaded)
-        store.mark_loaded(alias, ok_rows)
-        tally.upserted += ok_rows.height
-    if failed:
-        bad_rows = pl.concat(failed)
-        if bad_rows.height:
-            store.mark_failed(alias, bad_rows)
-            tally.failed += bad_rows.height
+    bad_rows = pl.concat(failed) if failed else None
+    if bad_rows is not None and bad_rows.height:
+        # First: failed rows get new ids past max_id_sent, so the set-based marking below skips them.
+        store.mark_failed(alias, bad_rows)
+        tally.failed += bad_rows.height
+    if max_id_sent:
+        store.mark_upserts_loaded_through(alias, max_id_sent)
+    tally.upserted += n_ok
     if current is not None and current != name:
         client.delete_collection(current)
     return name

@@ -325,3 +325,18 @@ def test_build_that_swapped_but_died_before_recording_is_adopted(
     state = store.get_index_state(alias)
     assert state is not None
     assert state.full_import == "done"
+
+
+def test_prefetch_keeps_order_and_raises_the_readers_error() -> None:
+    from aac_etl.lib.loader import prefetch
+
+    def pages() -> Iterator[pl.DataFrame]:
+        for i in range(5):
+            yield pl.DataFrame({"id": [i]})
+        raise RuntimeError("buffer read failed")
+
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="buffer read failed"):
+        for page in prefetch(pages(), depth=2):
+            seen.append(int(page["id"][0]))
+    assert seen == [0, 1, 2, 3, 4]
