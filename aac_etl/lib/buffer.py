@@ -671,23 +671,7 @@ class BufferStore:
         now = _utcnow()
 
         def work(tx: _Tx) -> EnqueueStats:
-            ids_name = _stage_name("ids")
-            tx.stage(ids_name, incoming.select("external_id"))
-            existing = tx.frame(
-                f"SELECT b.external_id, b.content_hash, b.op FROM search_ingest_buffer b "
-                f"JOIN {ids_name} s ON b.external_id = s.external_id WHERE b.collection_alias = :alias",
-                {"alias": alias},
-                {"external_id": pl.Utf8(), "content_hash": pl.Utf8(), "op": pl.Utf8()},
-            )
-            changed = (
-                incoming.join(existing, on="external_id", how="left", suffix="_stored")
-                .filter(
-                    pl.col("content_hash_stored").is_null()
-                    | (pl.col("content_hash") != pl.col("content_hash_stored")).fill_null(True)
-                    | (pl.col("op") == "delete").fill_null(False)
-                )
-                .select("external_id", "payload", "content_hash")
-            )
+            changed = self._changed(tx, alias, incoming).select("external_id", "payload", "content_hash")
             if changed.height == 0:
                 return EnqueueStats(upserted=0, unchanged=incoming.height)
             rows_name = _stage_name("upsert")
@@ -708,6 +692,41 @@ class BufferStore:
             return EnqueueStats(upserted=changed.height, unchanged=incoming.height - changed.height)
 
         return self._run(work)
+
+    @staticmethod
+    def _changed(tx: _Tx, alias: str, incoming: pl.DataFrame) -> pl.DataFrame:
+        """Rows of ``incoming`` that enqueue would write: new, changed hash, or currently a delete."""
+        ids_name = _stage_name("ids")
+        tx.stage(ids_name, incoming.select("external_id"))
+        existing = tx.frame(
+            f"SELECT b.external_id, b.content_hash, b.op FROM search_ingest_buffer b "
+            f"JOIN {ids_name} s ON b.external_id = s.external_id WHERE b.collection_alias = :alias",
+            {"alias": alias},
+            {"external_id": pl.Utf8(), "content_hash": pl.Utf8(), "op": pl.Utf8()},
+        )
+        return incoming.join(existing, on="external_id", how="left", suffix="_stored").filter(
+            pl.col("content_hash_stored").is_null()
+            | (pl.col("content_hash") != pl.col("content_hash_stored")).fill_null(True)
+            | (pl.col("op") == "delete").fill_null(False)
+        )
+
+    def changed_external_ids(self, alias: str, docs: pl.DataFrame) -> pl.Series:
+        """Return the external ids that :meth:`enqueue` would write (read-only; nothing is changed).
+
+        Args:
+            alias: Collection alias.
+            docs: Frame with ``external_id`` and ``content_hash``.
+
+        Returns:
+            The ids of new or changed documents (or documents whose buffer row is a delete).
+
+        """
+        incoming = docs.select(pl.col("external_id").cast(pl.Utf8), pl.col("content_hash").cast(pl.Utf8)).filter(
+            pl.col("external_id").is_not_null()
+        )
+        if incoming.height == 0:
+            return pl.Series("external_id", [], dtype=pl.Utf8)
+        return self._run(lambda tx: self._changed(tx, alias, incoming).get_column("external_id"))
 
     def mark_missing_as_deleted(
         self, alias: str, source: str, sync_id: str | None, seen_external_ids: pl.Series | Sequence[str]

@@ -43,6 +43,7 @@ __all__ = [
     "looks_like_minor_units",
     "normalize_currency",
     "normalize_whitespace",
+    "option_column",
     "price_by_currency",
     "price_by_group",
     "promotion_active",
@@ -848,7 +849,16 @@ def split_number_arrays(df: pl.DataFrame) -> pl.DataFrame:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _option_column(option_name: str) -> str:
+def option_column(option_name: str) -> str:
+    """Return the document column of a variant option (``Color`` -> ``attributes.option_color``).
+
+    Args:
+        option_name: The option name as the CMS shows it.
+
+    Returns:
+        ``attributes.option_<key>``, the key from :func:`attribute_key` without its ``attr_`` prefix.
+
+    """
     key = attribute_key(option_name).removeprefix("attr_")
     key = key if key.startswith("option_") else f"option_{key}"
     return f"{ATTR_PREFIX}{key}"
@@ -868,7 +878,7 @@ def flatten_options(option_rows: pl.DataFrame) -> pl.DataFrame:
 
     """
     names = option_rows["option_name"].drop_nulls().unique().to_list()
-    mapping = {n: _option_column(n) for n in names}
+    mapping = {n: option_column(n) for n in names}
     rows = (
         option_rows.select(
             "product_key",

@@ -50,6 +50,11 @@ class StagedDataset:
             yield {p.stem: pl.read_parquet(p) for p in sorted(chunk_dir.glob("*.parquet"))}
 
 
+def payload_path(part: Path) -> Path:
+    """Path of the payload file (external_id, payload, content_hash) that sits beside a validated part."""
+    return part.with_name(part.name.replace("part-", "payload-", 1))
+
+
 def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> Path:
     """Return (and create) the folder of one stage of one run.
 

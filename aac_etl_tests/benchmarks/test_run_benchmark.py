@@ -1,0 +1,85 @@
+"""The end-to-end benchmark runs at a tiny size against a real Typesense and writes a complete report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import run_benchmark
+
+pytestmark = [pytest.mark.typesense, pytest.mark.slow]
+
+PRODUCTS = 200
+
+
+def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -> None:
+    out = tmp_path / "results"
+    run_benchmark.main(
+        [
+            "--sizes",
+            str(PRODUCTS),
+            "--languages",
+            "en-gb",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--typesense-url",
+            typesense_server.url,
+            "--typesense-key",
+            typesense_server.api_key,
+        ]
+    )
+
+    report = json.loads((out / "latest.json").read_text())
+    markdown = (out / "latest.md").read_text()
+    assert typesense_server.api_key not in json.dumps(report)
+    assert typesense_server.api_key not in markdown
+    assert "## Cost growth" in markdown
+
+    (entry,) = report["sizes"]
+    assert entry["products"] == PRODUCTS
+    assert entry["generation"]["rows"] > PRODUCTS
+
+    ceiling = entry["ceiling"]
+    documents = ceiling["documents"]
+    assert 0 < documents <= PRODUCTS
+    assert ceiling["failed"] == 0
+    assert ceiling["searchable"] == documents
+    assert ceiling["docs_per_second"] > 0
+
+    full = entry["full"]
+    assert full["success"]
+    assert full["documents"] == documents
+    assert full["documents_sent"] == documents
+    assert full["searchable"] == documents
+    assert full["reindexed"] is True
+    assert full["ratio_to_ceiling"] > 0
+    assert full["peak_rss_mb"] > 0
+    assert set(full["stages"]) == {"extract", "normalized", "validated", "search_buffer", "load"}
+    for stage in full["stages"].values():
+        assert stage["rows"] > 0
+        assert stage["rows_per_second"] > 0
+    assert full["profile"]["typesense_import"]["calls"] >= 1
+    assert full["profile"]["gx_suite"]["calls"] == 1
+
+    unchanged = entry["unchanged"]
+    assert unchanged["success"]
+    assert unchanged["enqueued_upserts"] == 0
+    assert unchanged["documents_sent"] == 0
+    assert unchanged["searchable"] == documents
+    assert unchanged["share_of_full"] > 0
+
+    changed = entry["changed_1pct"]
+    assert changed["success"]
+    assert changed["changed_products"] == round(PRODUCTS * run_benchmark.CHANGE_SHARE)
+    assert 0 < changed["documents_sent"] <= changed["expected_documents_sent"]
+    assert changed["searchable"] == documents
+
+    (growth,) = report["cost_growth"]
+    assert growth["products"] == PRODUCTS
+    assert growth["seconds"] == full["seconds"]
+    assert growth["seconds_growth"] is None

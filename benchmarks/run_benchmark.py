@@ -1,0 +1,849 @@
+"""End-to-end benchmark: throughput, cost growth and memory of the real pipeline against bare Typesense.
+
+For every size, on the same catalog, machine and Typesense server:
+
+1. **generation**: ``generate_shop`` writes an OpenCart-schema SQLite shop (timed, not part of the sync);
+2. **ceiling**: the final documents are computed (extract, normalize, validate, ``to_payloads``; untimed for the
+   ceiling, but each stage's time is recorded) and their JSONL is imported into a fresh collection (schema from
+   the contract) with bare ``TypesenseClient.import_jsonl`` calls of 1,000 lines;
+3. **full**: with a fresh state dir, buffer and alias, the real Dagster sync job (mode full) then the real load
+   job, timed from the start of the sync to the documents being searchable;
+4. **unchanged**: a nightly full sync + load of the unchanged shop (documents sent, share of the full time);
+5. **changed_1pct**: ``mutate_shop(change_share=0.01)`` then a nightly full sync + load.
+
+Each pipeline scenario runs in its own spawned child process (a fresh interpreter, like a Dagster run worker),
+which reports its peak RSS (``ru_maxrss``), the assets' metadata, the Dagster step timings from the instance's
+event log and a profile of the library calls (Typesense import, buffer reads/marks/enqueue, GX suite, ...).
+Results go to ``<out>/latest.json`` and ``<out>/latest.md``.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.run_benchmark --sizes 10000 100000 [--languages en-gb] [--out benchmarks/results]
+
+Typesense: ``--typesense-url/--typesense-key``, else ``TYPESENSE_URL``/``TYPESENSE_API_KEY``, else an embedded
+server is started in a temporary state dir (and stopped at the end; its RSS is then reported too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SOURCE_NAME = "bench_shop"
+DSN_ENV = "AAC_ETL_BENCH_DSN"
+ORGANIZATION = "bench"
+DEFAULT_SIZES = (10_000, 100_000)
+DEFAULT_LANGUAGES = ("en-gb", "de-de")
+LOCALES = {"en-gb": "en", "de-de": "de", "fr-fr": "fr", "es-es": "es", "ru-ru": "ru"}
+IMPORT_BATCH = 1_000
+CHANGE_SHARE = 0.01
+TARGET_RATIO = 0.85
+TARGET_UNCHANGED_SHARE = 0.15
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+SCENARIOS = ("full", "unchanged", "changed_1pct")
+STAGES = ("extract", "normalized", "validated", "search_buffer")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The Typesense server under test (the key never reaches the output files)."""
+
+    url: str
+    api_key: str = field(repr=False)
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Where one size's pipeline scenarios run (picklable, handed to the child process)."""
+
+    workdir: str
+    db_url: str
+    languages: tuple[str, ...]
+    slug: str
+    url: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run."""
+
+    sizes: tuple[int, ...]
+    languages: tuple[str, ...]
+    out: Path
+    seed: int = 7
+    workdir: Path | None = None
+    keep: bool = False
+    merge: bool = False
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _mb(kilobytes: float) -> float:
+    return round(kilobytes / 1024, 1)
+
+
+def _rate(rows: float, seconds: float) -> float:
+    return round(rows / seconds, 1) if seconds > 0 else 0.0
+
+
+def _round(value: float, digits: int = 3) -> float:
+    return round(value, digits)
+
+
+def _source_config(languages: Sequence[str], slug: str) -> Any:
+    from aac_etl.lib.sources_config import SourceConfig
+
+    return SourceConfig(
+        name=SOURCE_NAME,
+        platform="opencart",
+        dsn_env=DSN_ENV,
+        organization=ORGANIZATION,
+        index_slug=slug,
+        languages={code: LOCALES.get(code, code.split("-")[0]) for code in languages},
+        default_currency="USD",
+        storefront_url="https://bench-shop.example.com",
+    )
+
+
+def _proc_memory(pid: int | None) -> dict[str, float] | None:
+    """VmRSS and VmHWM (peak) of a process in MB, from /proc (None when unknown or not Linux)."""
+    if pid is None:
+        return None
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"VmRSS", "VmHWM"}:
+            values[key.lower() + "_mb"] = _mb(float(rest.split()[0]))
+    return values
+
+
+class Timers:
+    """Process-local profile: wraps library callables and accumulates their wall time and call counts."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.first: dict[str, float] = {}
+
+    def add(self, label: str, seconds: float) -> None:
+        """Record one call of ``label``."""
+        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+        self.calls[label] = self.calls.get(label, 0) + 1
+        self.first.setdefault(label, seconds)
+
+    def wrap(self, owner: object, attr: str, label: str) -> None:
+        """Time every call of ``owner.attr``."""
+        original: Callable[..., Any] = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.add(label, time.perf_counter() - started)
+
+        setattr(owner, attr, timed)
+
+    def wrap_iter(self, owner: object, attr: str, label: str) -> None:
+        """Time every ``next()`` of the iterators ``owner.attr`` returns (the time to produce each item)."""
+        original: Callable[..., Iterator[Any]] = getattr(owner, attr)
+        timers = self
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            iterator = iter(original(*args, **kwargs))
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    timers.add(label, time.perf_counter() - started)
+                    return
+                timers.add(label, time.perf_counter() - started)
+                yield item
+
+        setattr(owner, attr, timed)
+
+    def report(self) -> dict[str, dict[str, float]]:
+        """Seconds, calls and first-call seconds per label."""
+        return {
+            label: {
+                "seconds": _round(self.seconds[label]),
+                "calls": self.calls[label],
+                "first_call_seconds": _round(self.first[label]),
+            }
+            for label in sorted(self.seconds)
+        }
+
+
+def _instrument() -> Timers:
+    """Wrap the calls whose cost the profile splits out (only inside a benchmark child process)."""
+    from aac_etl.defs.catalog import assets as catalog_assets
+    from aac_etl.lib import contract
+    from aac_etl.lib.buffer import BufferStore
+    from aac_etl.lib.typesense_client import TypesenseClient
+
+    timers = Timers()
+    timers.wrap(TypesenseClient, "import_jsonl", "typesense_import")
+    timers.wrap(TypesenseClient, "delete_documents", "typesense_delete")
+    timers.wrap(TypesenseClient, "create_collection", "typesense_create_collection")
+    timers.wrap_iter(BufferStore, "all_live_documents", "buffer_read_live")
+    timers.wrap_iter(BufferStore, "pending_batches", "buffer_read_pending")
+    timers.wrap(BufferStore, "mark_loaded", "buffer_mark_loaded")
+    timers.wrap(BufferStore, "mark_failed", "buffer_mark_failed")
+    timers.wrap(BufferStore, "enqueue", "buffer_enqueue")
+    timers.wrap(BufferStore, "mark_missing_as_deleted", "buffer_mark_missing")
+    timers.wrap(BufferStore, "count_live", "buffer_count_live")
+    timers.wrap(BufferStore, "clear_quarantine", "buffer_clear_quarantine")
+    timers.wrap(catalog_assets, "to_payloads", "to_payloads")
+    timers.wrap(catalog_assets, "validate_frame", "validate_frame")
+    timers.wrap(contract, "run_expectation_suite", "gx_suite")
+    timers.wrap(contract, "validate_sample_with_model", "pydantic_sample")
+    return timers
+
+
+def _metadata(result: Any, node: str) -> dict[str, Any]:
+    mats = result.asset_materializations_for_node(node)
+    if not mats:
+        return {}
+    return {key: getattr(value, "value", value) for key, value in mats[-1].metadata.items()}
+
+
+def _step_timings(instance: Any, run_id: str) -> dict[str, float]:
+    """Wall seconds per step, from the STEP_START / STEP_SUCCESS events of the instance's event log."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or entry.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[entry.step_key] = entry.timestamp
+        elif event.event_type_value in {"STEP_SUCCESS", "STEP_FAILURE"}:
+            ends[entry.step_key] = entry.timestamp
+    return {key: _round(ends[key] - starts[key]) for key in starts if key in ends}
+
+
+def _stage_summary(metas: dict[str, dict[str, Any]], steps: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Rows, seconds, rows/s per stage (asset metadata), plus the Dagster step wall time and its overhead."""
+    rows_key = {
+        "extract": "records",
+        "normalized": "documents",
+        "validated": "records_in",
+        "search_buffer": "documents",
+    }
+    stages: dict[str, dict[str, float]] = {}
+    for stage in STAGES:
+        meta = metas.get(stage, {})
+        node = f"{SOURCE_NAME}__{stage}"
+        seconds = float(meta.get("seconds", 0.0))
+        step = steps.get(node, 0.0)
+        rows = int(meta.get(rows_key[stage], 0))
+        stages[stage] = {
+            "rows": rows,
+            "seconds": _round(seconds),
+            "rows_per_second": _rate(rows, seconds),
+            "step_seconds": _round(step),
+            "step_overhead_seconds": _round(max(0.0, step - seconds)),
+        }
+    load = metas.get("load", {})
+    load_seconds = float(load.get("seconds", 0.0))
+    load_step = next((v for k, v in steps.items() if k.startswith("typesense__")), 0.0)
+    sent = int(load.get("documents_sent", 0))
+    stages["load"] = {
+        "rows": sent,
+        "seconds": _round(load_seconds),
+        "rows_per_second": _rate(sent, load_seconds),
+        "step_seconds": _round(load_step),
+        "step_overhead_seconds": _round(max(0.0, load_step - load_seconds)),
+    }
+    return stages
+
+
+# ------------------------------------------------------------------------------------------------ child: pipeline
+
+
+def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
+    """Run one sync (mode full) + load through the real Dagster jobs, in this (child) process.
+
+    The size's folder ``spec.workdir`` holds ``state`` (AAC_ETL_HOME: buffer, run extracts) and ``dagster``
+    (DAGSTER_HOME), shared by the scenarios of the size; the alias is ``bench_<spec.slug>``.
+
+    Args:
+        scenario: ``full``, ``unchanged`` or ``changed_1pct`` (a label; every scenario runs a full sync).
+        spec: Shop URL, languages, slug, working folder and Typesense endpoint.
+
+    Returns:
+        Wall times, asset metadata per stage, Dagster step timings, the call profile and the peak RSS.
+
+    """
+    started_process = time.perf_counter()
+    root = Path(spec.workdir)
+    url, api_key = spec.url, spec.api_key
+    (root / "dagster").mkdir(parents=True, exist_ok=True)
+    (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["AAC_ETL_HOME"] = str(root / "state")
+    os.environ["DAGSTER_HOME"] = str(root / "dagster")
+    os.environ[DSN_ENV] = spec.db_url
+    os.environ["TYPESENSE_URL"] = url
+    os.environ["TYPESENSE_API_KEY"] = api_key
+    os.environ.pop("AAC_ETL_BUFFER_URL", None)
+
+    import dagster as dg
+
+    from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
+    from aac_etl.defs.location import build_definitions
+    from aac_etl.defs.search.assets import load_job_name
+    from aac_etl.lib.typesense_client import TypesenseClient
+
+    source = _source_config(spec.languages, spec.slug)
+    alias = source.collection_alias
+    defs = build_definitions([source])
+    instance = dg.DagsterInstance.get()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    sync_job = defs.resolve_job_def(sync_job_name(SOURCE_NAME))
+    load_job = defs.resolve_job_def(load_job_name(alias))
+    load_config = {"ops": {f"typesense__{alias}": {"config": {"reindex": False}}}, **quiet}
+    timers = _instrument()
+    startup = time.perf_counter() - started_process
+
+    started = time.perf_counter()
+    sync = sync_job.execute_in_process(
+        run_config={**sync_run_config(SOURCE_NAME, "full"), **quiet}, instance=instance, raise_on_error=False
+    )
+    synced = time.perf_counter()
+    load = load_job.execute_in_process(run_config=load_config, instance=instance, raise_on_error=False)
+    finished = time.perf_counter()
+
+    with TypesenseClient(url, api_key) as client:
+        searchable = client.count(alias)
+        collection = client.get_alias(alias)
+    metas = {stage: _metadata(sync, f"{SOURCE_NAME}__{stage}") for stage in STAGES}
+    metas["load"] = _metadata(load, f"typesense__{alias}")
+    steps = {**_step_timings(instance, sync.run_id), **_step_timings(instance, load.run_id)}
+    buffer_meta = metas["search_buffer"]
+    load_meta = metas["load"]
+    total = finished - started
+    documents = int(buffer_meta.get("documents", 0))
+    return {
+        "scenario": scenario,
+        "success": bool(sync.success and load.success),
+        "documents": documents,
+        "enqueued_upserts": int(buffer_meta.get("enqueued_upserts", 0)),
+        "enqueued_deletes": int(buffer_meta.get("enqueued_deletes", 0)),
+        "documents_sent": int(load_meta.get("documents_sent", 0)),
+        "failed": int(load_meta.get("failed", 0)),
+        "reindexed": bool(load_meta.get("reindexed", False)),
+        "searchable": searchable,
+        "collection": collection,
+        "seconds": _round(total),
+        "sync_seconds": _round(synced - started),
+        "load_seconds": _round(finished - synced),
+        "docs_per_second": _rate(documents, total),
+        "sync_run_overhead_seconds": _round(
+            max(0.0, (synced - started) - sum(v for k, v in steps.items() if k.startswith(SOURCE_NAME)))
+        ),
+        "load_run_overhead_seconds": _round(
+            max(0.0, (finished - synced) - sum(v for k, v in steps.items() if k.startswith("typesense__")))
+        ),
+        "stages": _stage_summary(metas, steps),
+        "steps": steps,
+        "profile": timers.report(),
+        "process_startup_seconds": _round(startup),
+        "peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    }
+
+
+def _in_child(func: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``func(*args)`` in a fresh spawned interpreter and return its result."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(func, *args).result()
+
+
+# ------------------------------------------------------------------------------------------------ parent: steps
+
+
+def _generate(db: Path, products: int, languages: Sequence[str], seed: int) -> dict[str, Any]:
+    from aac_etl.demo.generator import generate_shop
+
+    stats = generate_shop(f"sqlite:///{db}", products=products, languages=languages, seed=seed)
+    return {
+        "seconds": _round(stats.seconds),
+        "products_per_second": _rate(products, stats.seconds),
+        "rows": sum(stats.rows.values()),
+        "db_mb": round(db.stat().st_size / 1e6, 1),
+    }
+
+
+def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[str, Any]:
+    """Compute the final documents (timed per stage, untimed for the ceiling), then import them bare.
+
+    Args:
+        db_url: SQLAlchemy URL of the shop.
+        languages: Its languages.
+        endpoint: The Typesense server.
+
+    Returns:
+        Documents, import seconds and docs/s, average payload size and the preparation stages' times.
+
+    """
+    from aac_etl.lib.contract import load_contract, typesense_schema
+    from aac_etl.lib.documents import to_payloads
+    from aac_etl.lib.typesense_client import TypesenseClient
+    from aac_etl.lib.validate import infer_attribute_types, validate_frame
+    from aac_etl.sources import get_source
+    from aac_etl.sources.base import ExtractRequest
+
+    source = _source_config(languages, "ceiling")
+    impl = get_source("opencart")
+    contract = load_contract()
+    prep = {"extract": 0.0, "normalize": 0.0, "validate": 0.0, "to_payloads": 0.0}
+    lines: list[str] = []
+    locked: dict[str, str] = {}
+    chunks = iter(impl.extract(source, db_url, ExtractRequest(mode="full")))
+    while True:
+        mark = time.perf_counter()
+        chunk = next(chunks, None)
+        prep["extract"] += time.perf_counter() - mark
+        if chunk is None:
+            break
+        mark = time.perf_counter()
+        docs = impl.normalize(chunk, source)
+        prep["normalize"] += time.perf_counter() - mark
+        mark = time.perf_counter()
+        outcome = validate_frame(docs, contract, source=SOURCE_NAME, sync_id="ceiling", locked_types=locked)
+        if outcome.valid.height and set(outcome.attribute_types) - set(locked):
+            locked = {**infer_attribute_types(outcome.valid), **locked}
+        prep["validate"] += time.perf_counter() - mark
+        mark = time.perf_counter()
+        lines.extend(to_payloads(outcome.valid).get_column("payload").to_list())
+        prep["to_payloads"] += time.perf_counter() - mark
+    name = f"bench_ceiling_{uuid.uuid4().hex[:8]}"
+    with TypesenseClient(endpoint.url, endpoint.api_key, timeout=300.0) as client:
+        client.create_collection(typesense_schema(contract, name))
+        try:
+            failed = 0
+            started = time.perf_counter()
+            for offset in range(0, len(lines), IMPORT_BATCH):
+                batch = lines[offset : offset + IMPORT_BATCH]
+                results = client.import_jsonl(name, batch, action="upsert", batch_size=IMPORT_BATCH)
+                failed += sum(not r.success for r in results)
+            seconds = time.perf_counter() - started
+            count = client.count(name)
+            typesense_memory = _proc_memory(endpoint.pid)
+        finally:
+            client.delete_collection(name)
+    documents = len(lines)
+    return {
+        "documents": documents,
+        "failed": failed,
+        "searchable": count,
+        "seconds": _round(seconds),
+        "docs_per_second": _rate(documents, seconds),
+        "avg_payload_bytes": round(sum(len(line.encode()) for line in lines) / max(1, documents)),
+        "prep_seconds": {key: _round(value) for key, value in prep.items()},
+        "prep_rows_per_second": {key: _rate(documents, value) for key, value in prep.items()},
+        "typesense_memory_after_import": typesense_memory,
+    }
+
+
+def _drop_alias_collection(endpoint: Endpoint, collection: str | None) -> None:
+    from aac_etl.lib.typesense_client import TypesenseClient
+
+    if not collection:
+        return
+    with TypesenseClient(endpoint.url, endpoint.api_key) as client:
+        client.delete_collection(collection)
+
+
+def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) -> dict[str, Any]:
+    """Every measurement for one catalog size.
+
+    Args:
+        products: Products in the generated shop.
+        options: Languages, seed.
+        endpoint: The Typesense server.
+        base: Working folder (the size gets its own subfolder).
+
+    Returns:
+        One entry of the ``sizes`` list of the JSON report.
+
+    """
+    from aac_etl.demo.generator import mutate_shop
+
+    workdir = base / f"size_{products}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    db = workdir / "shop.sqlite"
+    db_url = f"sqlite:///{db}"
+    languages = list(options.languages)
+    print(f"\n== {products:,} products, languages {', '.join(languages)}", flush=True)
+
+    generation = _generate(db, products, languages, options.seed)
+    print(f"generation      {generation['seconds']:8.2f} s  ({generation['rows']:,} rows, {generation['db_mb']} MB)")
+
+    bare = ceiling(db_url, languages, endpoint)
+    print(
+        f"ceiling         {bare['seconds']:8.2f} s  {bare['docs_per_second']:>10,.0f} docs/s  "
+        f"({bare['documents']:,} docs, {bare['avg_payload_bytes']} B avg)",
+        flush=True,
+    )
+
+    slug = f"p{products}_{uuid.uuid4().hex[:6]}"
+    spec = ScenarioSpec(str(workdir), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
+    full = _in_child(run_scenario, "full", spec)
+    full["ratio_to_ceiling"] = round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["seconds"] else 0.0
+    full["typesense_memory_after_load"] = _proc_memory(endpoint.pid)
+    _print_scenario(full, full["seconds"])
+
+    unchanged = _in_child(run_scenario, "unchanged", spec)
+    unchanged["share_of_full"] = round(unchanged["seconds"] / full["seconds"], 3)
+    _print_scenario(unchanged, full["seconds"])
+
+    mark = time.perf_counter()
+    changed_products = mutate_shop(db_url, change_share=CHANGE_SHARE)
+    mutate_seconds = time.perf_counter() - mark
+    changed = _in_child(run_scenario, "changed_1pct", spec)
+    changed["share_of_full"] = round(changed["seconds"] / full["seconds"], 3)
+    changed["changed_products"] = changed_products
+    changed["expected_documents_sent"] = changed_products * len(languages)
+    changed["mutate_seconds"] = _round(mutate_seconds)
+    _print_scenario(changed, full["seconds"])
+
+    _drop_alias_collection(endpoint, full.get("collection"))
+    if not options.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "products": products,
+        "languages": languages,
+        "generation": generation,
+        "ceiling": bare,
+        "full": full,
+        "unchanged": unchanged,
+        "changed_1pct": changed,
+        "targets": {
+            "ratio_to_ceiling": {"target": f">= {TARGET_RATIO}", "value": full["ratio_to_ceiling"]},
+            "unchanged_documents_sent": {"target": "== 0", "value": unchanged["documents_sent"]},
+            "unchanged_share_of_full": {"target": f"<= {TARGET_UNCHANGED_SHARE}", "value": unchanged["share_of_full"]},
+        },
+    }
+
+
+def _print_scenario(result: dict[str, Any], full_seconds: float) -> None:
+    share = result["seconds"] / full_seconds if full_seconds else 0.0
+    stages = "  ".join(f"{k} {v['rows_per_second']:,.0f}/s" for k, v in result["stages"].items())
+    extra = f"ratio {result['ratio_to_ceiling']:.2f}" if "ratio_to_ceiling" in result else f"{share:.0%} of full"
+    print(
+        f"{result['scenario']:<15} {result['seconds']:8.2f} s  {result['docs_per_second']:>10,.0f} docs/s  "
+        f"sent {result['documents_sent']:,}  {extra}  peak {result['peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
+    print(f"                {stages}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def cost_growth(sizes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Full-sync seconds, docs/s and peak MB per size, with growth factors against the previous size."""
+    rows: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for entry in sorted(sizes, key=lambda e: e["products"]):
+        full = entry["full"]
+        row: dict[str, Any] = {
+            "products": entry["products"],
+            "documents": full["documents"],
+            "seconds": full["seconds"],
+            "docs_per_second": full["docs_per_second"],
+            "peak_rss_mb": full["peak_rss_mb"],
+            "unchanged_seconds": entry["unchanged"]["seconds"],
+            "size_growth": None,
+            "seconds_growth": None,
+            "peak_rss_growth": None,
+        }
+        if previous is not None:
+            row["size_growth"] = round(row["documents"] / max(1, previous["documents"]), 2)
+            row["seconds_growth"] = round(row["seconds"] / previous["seconds"], 2) if previous["seconds"] else None
+            row["peak_rss_growth"] = (
+                round(row["peak_rss_mb"] / previous["peak_rss_mb"], 2) if previous["peak_rss_mb"] else None
+            )
+        rows.append(row)
+        previous = row
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows)
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The markdown summary of a report."""
+    meta = report["meta"]
+    sizes = sorted(report["sizes"], key=lambda e: e["products"])
+    out = [
+        "# aac_etl benchmark: pipeline vs bare Typesense",
+        "",
+        f"{meta['finished_at']} · {meta['host']['cpus']} cores · {meta['host']['memory_gb']} GB RAM · "
+        f"Python {meta['host']['python']} · Typesense at {meta['typesense_url']} · import batches of {IMPORT_BATCH:,}",
+        "",
+        "## Results",
+        "",
+    ]
+    header = ["metric", *(f"{e['products']:,} products ({'+'.join(e['languages'])})" for e in sizes)]
+    metric_rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+        ("documents", lambda e: e["full"]["documents"]),
+        ("generation s (not in sync)", lambda e: e["generation"]["seconds"]),
+        ("ceiling: bare import s", lambda e: e["ceiling"]["seconds"]),
+        ("ceiling: docs/s", lambda e: e["ceiling"]["docs_per_second"]),
+        ("full sync+load s", lambda e: e["full"]["seconds"]),
+        ("… sync job s / load job s", lambda e: f"{e['full']['sync_seconds']:.1f} / {e['full']['load_seconds']:.1f}"),
+        ("full: docs/s", lambda e: e["full"]["docs_per_second"]),
+        (f"full: ratio to ceiling (target ≥ {TARGET_RATIO})", lambda e: e["full"]["ratio_to_ceiling"]),
+        ("full: peak RSS MB (sync+load process)", lambda e: e["full"]["peak_rss_mb"]),
+        ("unchanged: documents sent (target 0)", lambda e: e["unchanged"]["documents_sent"]),
+        ("unchanged: s", lambda e: e["unchanged"]["seconds"]),
+        (
+            f"unchanged: share of full (target ≤ {TARGET_UNCHANGED_SHARE:.0%})",
+            lambda e: f"{e['unchanged']['share_of_full']:.1%}",
+        ),
+        ("unchanged: peak RSS MB", lambda e: e["unchanged"]["peak_rss_mb"]),
+        ("1% changed: products changed", lambda e: e["changed_1pct"]["changed_products"]),
+        (
+            "1% changed: documents sent (expected)",
+            lambda e: f"{e['changed_1pct']['documents_sent']:,} ({e['changed_1pct']['expected_documents_sent']:,})",
+        ),
+        ("1% changed: s", lambda e: e["changed_1pct"]["seconds"]),
+        ("1% changed: share of full", lambda e: f"{e['changed_1pct']['share_of_full']:.1%}"),
+        (
+            "Typesense RSS after full load MB",
+            lambda e: (e["full"].get("typesense_memory_after_load") or {}).get("vmrss_mb"),
+        ),
+    ]
+    out += _table(header, [[label, *(get(e) for e in sizes)] for label, get in metric_rows])
+    out += ["", "## Cost growth (full sync + load)", ""]
+    out += _table(
+        ["products", "documents", "seconds", "docs/s", "peak MB", "× size", "× seconds", "× peak MB"],
+        [
+            [
+                r["products"],
+                r["documents"],
+                r["seconds"],
+                r["docs_per_second"],
+                r["peak_rss_mb"],
+                r["size_growth"],
+                r["seconds_growth"],
+                r["peak_rss_growth"],
+            ]
+            for r in report["cost_growth"]
+        ],
+    )
+    for entry in sizes:
+        out += ["", f"## Stages of the full sync, {entry['products']:,} products", ""]
+        rows: list[list[Any]] = []
+        for scenario in SCENARIOS:
+            for stage, values in entry[scenario]["stages"].items():
+                rows.append(
+                    [
+                        scenario,
+                        stage,
+                        values["rows"],
+                        values["seconds"],
+                        values["rows_per_second"],
+                        values["step_seconds"],
+                        values["step_overhead_seconds"],
+                    ]
+                )
+        out += _table(["run", "stage", "rows", "asset s", "rows/s", "step s", "step − asset s"], rows)
+        prep = entry["ceiling"]["prep_seconds"]
+        out += [
+            "",
+            "Bare library, same documents (ceiling preparation): "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in prep.items())
+            + ".",
+            "",
+            "Call profile (seconds / calls; first call in parentheses):",
+            "",
+        ]
+        labels = sorted({label for scenario in SCENARIOS for label in entry[scenario]["profile"]})
+        prof_rows: list[list[Any]] = []
+        for label in labels:
+            cells: list[Any] = [label]
+            for scenario in SCENARIOS:
+                item = entry[scenario]["profile"].get(label)
+                cells.append(
+                    "-"
+                    if item is None
+                    else f"{item['seconds']:.2f} / {item['calls']} ({item['first_call_seconds']:.2f})"
+                )
+            prof_rows.append(cells)
+        out += _table(["call", *SCENARIOS], prof_rows)
+        out += [
+            "",
+            "Run overhead outside steps (s): "
+            + ", ".join(
+                f"{s} sync {entry[s]['sync_run_overhead_seconds']:.2f} / "
+                f"load {entry[s]['load_run_overhead_seconds']:.2f}"
+                for s in SCENARIOS
+            ),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _merge(out: Path, sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    path = out / "latest.json"
+    if not path.exists():
+        return sizes
+    fresh = {entry["products"] for entry in sizes}
+    kept = [entry for entry in json.loads(path.read_text()).get("sizes", []) if entry["products"] not in fresh]
+    return [*kept, *sizes]
+
+
+def write_report(out: Path, sizes: list[dict[str, Any]], endpoint: Endpoint, *, merge: bool) -> dict[str, Any]:
+    """Write ``latest.json`` and ``latest.md`` into ``out`` and return the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    all_sizes = sorted(_merge(out, sizes) if merge else sizes, key=lambda e: e["products"])
+    report = {
+        "meta": {
+            "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "host": {
+                "cpus": os.cpu_count(),
+                "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "typesense_url": endpoint.url,
+            "typesense_pid_known": endpoint.pid is not None,
+            "typesense_memory_end": _proc_memory(endpoint.pid),
+            "import_batch": IMPORT_BATCH,
+            "change_share": CHANGE_SHARE,
+        },
+        "sizes": all_sizes,
+        "cost_growth": cost_growth(all_sizes),
+    }
+    (out / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "latest.md").write_text(render_markdown(report))
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+
+
+@contextlib.contextmanager
+def typesense_endpoint(url: str | None, api_key: str | None) -> Iterator[Endpoint]:
+    """The server under test: the given one, ``TYPESENSE_URL``, or an embedded one started for the run."""
+    url = url or os.environ.get("TYPESENSE_URL")
+    if url:
+        yield Endpoint(url.rstrip("/"), api_key or os.environ.get("TYPESENSE_API_KEY", ""))
+        return
+    from aac_etl.lib.typesense_server import ensure_local_server, stop_local_server
+
+    with tempfile.TemporaryDirectory(prefix="bench_typesense_") as state:
+        server = ensure_local_server(Path(state))
+        try:
+            yield Endpoint(server.url, server.api_key_value, server.pid)
+        finally:
+            stop_local_server(Path(state))
+
+
+def run(options: Options, endpoint: Endpoint) -> dict[str, Any]:
+    """Run every size and write the report.
+
+    Args:
+        options: Sizes, languages, output folder.
+        endpoint: The Typesense server.
+
+    Returns:
+        The report written to ``latest.json``.
+
+    """
+    results: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        if options.workdir is not None:
+            base = options.workdir
+            base.mkdir(parents=True, exist_ok=True)
+        else:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aac_etl_bench_")))
+        for products in options.sizes:
+            results.append(run_size(products, options, endpoint, base))
+            write_report(options.out, results, endpoint, merge=options.merge)
+    report = write_report(options.out, results, endpoint, merge=options.merge)
+    print(f"\nwrote {options.out / 'latest.json'} and {options.out / 'latest.md'}")
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None, str | None]:
+    """Parse the command line into options and the Typesense URL/key (None: environment or embedded)."""
+    parser = argparse.ArgumentParser(description="aac_etl end-to-end benchmark against bare Typesense.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="products per shop")
+    parser.add_argument("--languages", nargs="+", default=list(DEFAULT_LANGUAGES), help="OpenCart language codes")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of latest.json / latest.md")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep each size's shop, buffer and run extracts")
+    parser.add_argument("--merge", action="store_true", help="merge into the sizes already in latest.json")
+    parser.add_argument("--typesense-url", default=None)
+    parser.add_argument("--typesense-key", default=None)
+    args = parser.parse_args(argv)
+    if any(size < 1 for size in args.sizes):
+        parser.error("sizes must be positive")
+    options = Options(
+        sizes=tuple(args.sizes),
+        languages=tuple(args.languages),
+        out=args.out,
+        seed=args.seed,
+        workdir=args.workdir,
+        keep=args.keep,
+        merge=args.merge,
+    )
+    return options, args.typesense_url, args.typesense_key
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command line entry point."""
+    options, url, api_key = parse_args(argv)
+    with typesense_endpoint(url, api_key) as endpoint:
+        print(f"Typesense {endpoint.url}; sizes {', '.join(f'{s:,}' for s in options.sizes)}", flush=True)
+        return run(options, endpoint)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
