@@ -26,7 +26,9 @@ import json
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -40,8 +42,9 @@ from aac_etl.lib.typesense_client import TypesenseClient
 
 logger = logging.getLogger(__name__)
 
-READ_PAGE_MIN_ROWS = 5_000
+READ_PAGE_MIN_ROWS = 20_000
 PREFETCH_PAGES = 2
+IMPORTS_IN_FLIGHT = 2
 """Buffer rows read (and marked) per database round trip; imports are still sent ``batch_size`` at a time."""
 DEFAULT_MAX_FAILED_SHARE = 0.5
 """A rebuild whose documents fail above this share is abandoned (the alias keeps the old collection)."""
@@ -255,16 +258,28 @@ def _rebuild(
     n_ok = 0
     failed: list[pl.DataFrame] = []
     max_id_sent = 0
+    in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
+
+    def settle(future: Future[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
+        nonlocal n_ok
+        ok, bad = future.result()
+        n_ok += ok.height
+        failed.append(bad)
+        if progress is not None:
+            progress(ok.height + bad.height)
+
     try:
-        for page in prefetch(store.all_live_documents(alias, _page_size(batch_size))):
-            for chunk in _slices(page, batch_size):
-                ok, bad = _import(client, name, chunk, batch_size)
-                n_ok += ok.height
-                failed.append(bad)
-                if progress is not None:
-                    progress(chunk.height)
-            if page.height:
-                max_id_sent = max(max_id_sent, int(page.get_column("id").max()))  # type: ignore[arg-type]
+        # Typesense indexes one request while the next is parsed: two requests in flight keep it busy.
+        with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="import") as pool:
+            for page in prefetch(store.all_live_documents(alias, _page_size(batch_size))):
+                for chunk in _slices(page, batch_size):
+                    while len(in_flight) >= IMPORTS_IN_FLIGHT:
+                        settle(in_flight.popleft())
+                    in_flight.append(pool.submit(_import, client, name, chunk, batch_size))
+                if page.height:
+                    max_id_sent = max(max_id_sent, int(page.get_column("id").max()))  # type: ignore[arg-type]
+            while in_flight:
+                settle(in_flight.popleft())
         n_bad = sum(frame.height for frame in failed)
         if n_bad and n_bad > max_failed_share * (n_ok + n_bad):
             first = pl.concat(failed).get_column("error").head(1).to_list()

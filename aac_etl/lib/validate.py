@@ -908,12 +908,17 @@ def _issue_rows(work: pl.DataFrame, label: pl.Expr, base: Mapping[str, pl.Expr])
         field=pl.coalesce(sub("field"), _lit("")),
         rule=pl.coalesce(sub("rule"), _lit("source")),
         value=_truncate(sub("value"), settings.QUARANTINE_VALUE_MAX_CHARS),
-        message=pl.format(
-            "record {} field {} rule {}: {}",
-            pl.col("__label"),
-            pl.coalesce(sub("field"), _lit("")),
-            pl.coalesce(sub("rule"), _lit("source")),
-            pl.coalesce(sub("message"), _lit("reported by the source")),
+        # A source that already wrote a complete "record X field F rule R: ..." message keeps it as is.
+        message=pl.when(sub("message").str.starts_with("record "))
+        .then(sub("message"))
+        .otherwise(
+            pl.format(
+                "record {} field {} rule {}: {}",
+                pl.col("__label"),
+                pl.coalesce(sub("field"), _lit("")),
+                pl.coalesce(sub("rule"), _lit("source")),
+                pl.coalesce(sub("message"), _lit("reported by the source")),
+            )
         ),
     )
 

@@ -336,7 +336,10 @@ def test_prefetch_keeps_order_and_raises_the_readers_error() -> None:
         raise RuntimeError("buffer read failed")
 
     seen: list[int] = []
+
+    def consume() -> None:
+        seen.extend(int(page["id"][0]) for page in prefetch(pages(), depth=2))
+
     with pytest.raises(RuntimeError, match="buffer read failed"):
-        for page in prefetch(pages(), depth=2):
-            seen.append(int(page["id"][0]))
+        consume()
     assert seen == [0, 1, 2, 3, 4]

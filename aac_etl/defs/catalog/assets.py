@@ -227,13 +227,18 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
         diag_parts: list[dict[str, object]] = []
         changed_total = 0
         changed_sample: list[pl.DataFrame] = []
+        valid_ids: list[pl.Series] = []
         try:
-            locked = store.get_attribute_types(alias)
+            stored_types = store.get_attribute_types(alias)
+            locked = dict(stored_types)
             for frame in docs.frames():
                 outcome = validate_frame(frame, contract, source=name, sync_id=context.run_id, locked_types=locked)
-                if outcome.valid.height and set(outcome.attribute_types) - set(locked):
-                    # The first batch of a fresh index (or a new attribute) locks the attribute's type.
-                    locked = store.lock_attribute_types(alias, infer_attribute_types(outcome.valid))
+                if outcome.valid.height:
+                    # The first batch of a fresh index (or a new attribute) locks the attribute's type; it is
+                    # persisted below only if this sync passes the circuit breaker.
+                    for key, kind in infer_attribute_types(outcome.valid).items():
+                        locked.setdefault(key, kind)
+                    valid_ids.append(outcome.valid.get_column("external_id"))
                 part = writer.write(outcome.valid)
                 # Payloads and content hashes are computed once, here; the buffer step enqueues them as they are.
                 payloads = to_payloads(outcome.valid) if outcome.valid.height else EMPTY_PAYLOADS
@@ -245,8 +250,6 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
                     changed_sample.append(outcome.valid.filter(pl.col("external_id").is_in(changed)).head(room))
                 diag_parts.append(diagnostics(frame, outcome))
                 outcomes.append(dataclasses.replace(outcome, valid=pl.DataFrame()))
-                if outcome.valid.height:
-                    store.clear_quarantine(name, outcome.valid.get_column("external_id"))
             summary = summarize_outcomes(outcomes)
             if summary.quarantine.height:
                 store.add_quarantine(summary.quarantine)
@@ -291,6 +294,13 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
         )
         if breaker is not None:
             _fail_sync(store, context.run_id, f"Circuit breaker: {breaker}")
+        else:
+            new_types = {k: v for k, v in locked.items() if k not in stored_types}
+            if new_types:
+                store.lock_attribute_types(alias, new_types)
+            if valid_ids:
+                # Records that pass now (fixed at the source) leave quarantine.
+                store.clear_quarantine(name, pl.concat(valid_ids))
         sample = pl.concat(changed_sample, how="diagonal_relaxed") if changed_sample else None
         yield _great_expectations_check(sample, contract)
         yield _pydantic_check(dataset, contract)
