@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.lib.text import clean_text
 from aac_etl.sources.base import ExtractRequest, RawChunk
 from aac_etl.sources.files import settings
 from aac_etl.sources.files.normalize import normalize
@@ -43,9 +44,15 @@ class FilesSource:
         return extract(config.path, request)
 
     def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
-        """Turn one raw chunk into the document frame (``_record_id`` is ``<file>:<line>``)."""
+        """Turn one raw chunk into the document frame (``_record_id`` is ``<file>:<line>``).
+
+        Typed values are taken as they are (never coerced); title and description still go through the shared
+        plain-text rule (HTML, shortcodes and rich-text JSON rendered to text), as for every other source.
+        """
         del config
-        return normalize(raw)
+        docs = normalize(raw)
+        text = [c for c in ("title", "description") if c in docs.columns and docs.schema[c] == pl.Utf8]
+        return docs.with_columns(clean_text(docs.get_column(c)).alias(c) for c in text) if docs.height else docs
 
 
 __all__ = ["FilesSource", "resolve_files"]

@@ -403,3 +403,20 @@ def test_csv_invalid_utf8_is_reported(tmp_path: Path) -> None:
 
     assert frame["external_id"].to_list() == ["l1", "l2"]
     assert [[i["rule"] for i in issues] for issues in frame["_issues"].to_list()] == [["utf8"], []]
+
+
+def test_title_and_description_get_the_plain_text_rule(tmp_path: Path) -> None:
+    path = _write_jsonl(
+        tmp_path / "docs.jsonl",
+        [
+            {
+                "external_id": "a",
+                "title": "<b>Trail&nbsp;Shoe</b> &amp; Socks",
+                "description": "<p>Light</p><p>Fast</p>",
+            },
+            {"external_id": "b", "title": "<p> </p>"},
+        ],
+    )
+    frame = _read(path)
+    assert frame.get_column("title").to_list() == ["Trail Shoe & Socks", None]
+    assert frame.get_column("description").to_list()[0] == "Light Fast"
