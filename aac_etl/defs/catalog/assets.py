@@ -5,7 +5,10 @@ materialization history and plots in the Dagster UI. The assets are thin: the wo
 functions of ``aac_etl.lib`` and ``aac_etl.sources``.
 """
 
+import contextlib
 import dataclasses
+import importlib
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -245,6 +248,8 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
                 payloads.write_parquet(staging.payload_path(part), compression="zstd", compression_level=1)
                 changed = store.changed_external_ids(alias, payloads)
                 changed_total += changed.len()
+                if changed.len():
+                    warm_up_great_expectations()
                 room = GX_SAMPLE_ROWS - sum(f.height for f in changed_sample)
                 if room > 0 and changed.len():
                     changed_sample.append(outcome.valid.filter(pl.col("external_id").is_in(changed)).head(room))
@@ -429,6 +434,27 @@ def _sample(dataset: staging.StagedDataset, rows: int) -> pl.DataFrame | None:
     per_part = max(1, rows // max(1, len(dataset.parts)))
     frames = [f.head(per_part) for f in dataset.frames() if f.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+_GX_WARMUP: list[threading.Thread] = []
+
+
+def warm_up_great_expectations() -> None:
+    """Import great_expectations in a background thread (once per process) while validation goes on.
+
+    The import alone takes seconds; it is started only when a sync has new or changed documents (the only case
+    in which the suite runs), so it overlaps the validation of the remaining chunks instead of following it.
+    """
+    if _GX_WARMUP:
+        return
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # a real import error surfaces in the check itself
+            importlib.import_module("great_expectations")
+
+    thread = threading.Thread(target=work, name="gx-warmup", daemon=True)
+    _GX_WARMUP.append(thread)
+    thread.start()
 
 
 def _great_expectations_check(sample: pl.DataFrame | None, contract: Contract) -> dg.AssetCheckResult:

@@ -51,8 +51,13 @@ class FilesSource:
         """
         del config
         docs = normalize(raw)
+        if docs.height == 0:
+            return docs
         text = [c for c in ("title", "description") if c in docs.columns and docs.schema[c] == pl.Utf8]
-        return docs.with_columns(clean_text(docs.get_column(c)).alias(c) for c in text) if docs.height else docs
+        # A value that was sent but renders to nothing stays "" so validation reports it as empty_string.
+        return docs.with_columns(
+            pl.when(pl.col(c).is_not_null()).then(clean_text(docs.get_column(c)).fill_null("")).alias(c) for c in text
+        )
 
 
 __all__ = ["FilesSource", "resolve_files"]

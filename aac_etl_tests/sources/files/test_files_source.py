@@ -418,5 +418,5 @@ def test_title_and_description_get_the_plain_text_rule(tmp_path: Path) -> None:
         ],
     )
     frame = _read(path)
-    assert frame.get_column("title").to_list() == ["Trail Shoe & Socks", None]
+    assert frame.get_column("title").to_list() == ["Trail Shoe & Socks", ""]
     assert frame.get_column("description").to_list()[0] == "Light Fast"
