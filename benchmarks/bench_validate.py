@@ -21,47 +21,8 @@ import polars as pl
 
 from aac_etl.lib.contract import load_contract
 from aac_etl.lib.validate import validate_frame
+from benchmarks.words import WORDS as _WORDS
 
-_WORDS = [
-    "trail",
-    "runner",
-    "cushioned",
-    "sole",
-    "breathable",
-    "mesh",
-    "upper",
-    "lightweight",
-    "frame",
-    "battery",
-    "hours",
-    "display",
-    "bright",
-    "aluminium",
-    "enclosure",
-    "wireless",
-    "charging",
-    "colour",
-    "fabric",
-    "cotton",
-    "waterproof",
-    "zipper",
-    "pocket",
-    "adjustable",
-    "strap",
-    "warranty",
-    "kitchen",
-    "steel",
-    "blade",
-    "ergonomic",
-    "handle",
-    "compact",
-    "design",
-    "storage",
-    "capacity",
-    "quiet",
-    "motor",
-    "energy",
-]
 _LOCALES = ("en", "de", "es", "fr", "ru")
 _CATS = (
     ("Shoes", "Running", "Trail"),
