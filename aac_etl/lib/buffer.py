@@ -571,7 +571,8 @@ class BufferStore:
         """Run ``work`` in one transaction on a fresh connection (no retry)."""
         if self._duck_path is not None:
             self._duck_path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(self._duck_path))
+            # A bounded working set: DuckDB spills joins and sorts to disk instead of growing with the catalog.
+            con = duckdb.connect(str(self._duck_path), config={"memory_limit": settings.DUCKDB_MEMORY_LIMIT})
             tx = _DuckTx(con)
             try:
                 con.begin()

@@ -19,7 +19,7 @@ _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 class ScheduleConfig(BaseModel):
     """Nightly full-sync schedule of one source."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -32,7 +32,7 @@ class SourceConfig(BaseModel):
     The connection is never inline: ``dsn_env`` names the environment variable holding the DSN.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     name: str
     platform: Literal["opencart", "files"]
@@ -86,6 +86,11 @@ class SourceConfig(BaseModel):
             raise ValueError(f"source {self.name!r}: platform 'files' needs 'path'")
         if self.platform != "files" and not self.dsn_env:
             raise ValueError(f"source {self.name!r}: platform {self.platform!r} needs 'dsn_env'")
+        if self.variant_documents:
+            raise ValueError(
+                f"source {self.name!r}: variant_documents is not supported by platform {self.platform!r} yet "
+                "(OpenCart 3 options are flattened into attributes.option_*; file sources send documents as they are)"
+            )
         return self
 
     @property
@@ -97,7 +102,7 @@ class SourceConfig(BaseModel):
 class SourcesFile(BaseModel):
     """The whole sources.yaml file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     sources: list[SourceConfig]
 
