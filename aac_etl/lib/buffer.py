@@ -755,21 +755,24 @@ class BufferStore:
                 {"alias": alias, "source": source},
                 {"external_id": pl.Utf8()},
             )
-            missing = live.join(seen, on="external_id", how="anti")
-            if missing.height == 0:
-                return 0
-            name = _stage_name("missing")
-            tx.stage(name, self._with_ids(tx, missing))
-            tx.execute(
-                "UPDATE search_ingest_buffer SET id = s.id, op = 'delete', status = 'pending', "
-                f"attempts = 0, last_error = NULL, sync_id = :sync_id, updated_at = :now FROM {name} s "
-                "WHERE search_ingest_buffer.collection_alias = :alias "
-                "AND search_ingest_buffer.external_id = s.external_id AND search_ingest_buffer.op = 'upsert'",
-                {"alias": alias, "sync_id": sync_id, "now": now},
-            )
-            return missing.height
+            return self._turn_into_deletes(tx, alias, sync_id, now, live.join(seen, on="external_id", how="anti"))
 
         return self._run(work)
+
+    def _turn_into_deletes(self, tx: _Tx, alias: str, sync_id: str | None, now: datetime, rows: pl.DataFrame) -> int:
+        """Turn live upsert rows (``rows[external_id]``) into pending deletes with new ids; return how many."""
+        if rows.height == 0:
+            return 0
+        name = _stage_name("delete")
+        tx.stage(name, self._with_ids(tx, rows))
+        tx.execute(
+            "UPDATE search_ingest_buffer SET id = s.id, op = 'delete', status = 'pending', "
+            f"attempts = 0, last_error = NULL, sync_id = :sync_id, updated_at = :now FROM {name} s "
+            "WHERE search_ingest_buffer.collection_alias = :alias "
+            "AND search_ingest_buffer.external_id = s.external_id AND search_ingest_buffer.op = 'upsert'",
+            {"alias": alias, "sync_id": sync_id, "now": now},
+        )
+        return rows.height
 
     def enqueue_deletes(
         self, alias: str, source: str | None, sync_id: str | None, external_ids: pl.Series | Sequence[str]
@@ -802,18 +805,7 @@ class BufferStore:
                 {"alias": alias, "source": source},
                 {"external_id": pl.Utf8()},
             )
-            if live.height == 0:
-                return 0
-            name = _stage_name("delete")
-            tx.stage(name, self._with_ids(tx, live))
-            tx.execute(
-                "UPDATE search_ingest_buffer SET id = s.id, op = 'delete', status = 'pending', "
-                f"attempts = 0, last_error = NULL, sync_id = :sync_id, updated_at = :now FROM {name} s "
-                "WHERE search_ingest_buffer.collection_alias = :alias "
-                "AND search_ingest_buffer.external_id = s.external_id AND search_ingest_buffer.op = 'upsert'",
-                {"alias": alias, "sync_id": sync_id, "now": now},
-            )
-            return live.height
+            return self._turn_into_deletes(tx, alias, sync_id, now, live)
 
         return self._run(work)
 
