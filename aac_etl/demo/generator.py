@@ -37,6 +37,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from aac_etl.lib.contract import document_dtypes, load_contract
 from aac_etl.sources.opencart.tables import DEFAULT_PREFIX, catalog_metadata
 
 __all__ = ["SUPPORTED_LANGUAGES", "ShopStats", "generate_files", "generate_shop", "mutate_shop"]
@@ -1872,36 +1873,23 @@ def _delete_products(cursor: Any, quote: Callable[[str], str], mark: str, prefix
 
 # ---------------------------------------------------------------------------------------------- export files
 
+_TRAILING = ("locale", "created_at", "updated_at")
 _IMAGES_TYPE = pl.List(pl.Struct({"url": pl.Utf8, "alt": pl.Utf8}))
+_FILE_ATTRIBUTES = pl.Struct(
+    {
+        "material": pl.Utf8,
+        "option_color": pl.List(pl.Utf8),
+        "option_size": pl.List(pl.Utf8),
+        "images": _IMAGES_TYPE,
+        "price_by_currency": pl.Struct({"EUR": pl.Float64, "GBP": pl.Float64}),
+    }
+)
+_TOP_LEVEL = document_dtypes(load_contract())
 _FILE_SCHEMA = pl.Schema(
     {
-        "external_id": pl.Utf8,
-        "title": pl.Utf8,
-        "description": pl.Utf8,
-        "sku": pl.Utf8,
-        "brand": pl.Utf8,
-        "categories": pl.List(pl.Utf8),
-        "category_ids": pl.List(pl.Utf8),
-        "tags": pl.List(pl.Utf8),
-        "price": pl.Float64,
-        "sale_price": pl.Float64,
-        "currency": pl.Utf8,
-        "image_url": pl.Utf8,
-        "product_url": pl.Utf8,
-        "availability": pl.Utf8,
-        "stock_quantity": pl.Int64,
-        "attributes": pl.Struct(
-            {
-                "material": pl.Utf8,
-                "option_color": pl.List(pl.Utf8),
-                "option_size": pl.List(pl.Utf8),
-                "images": _IMAGES_TYPE,
-                "price_by_currency": pl.Struct({"EUR": pl.Float64, "GBP": pl.Float64}),
-            }
-        ),
-        "locale": pl.Utf8,
-        "created_at": pl.Utf8,
-        "updated_at": pl.Utf8,
+        **{k: v for k, v in _TOP_LEVEL.items() if k not in _TRAILING},
+        "attributes": _FILE_ATTRIBUTES,
+        **{k: _TOP_LEVEL[k] for k in _TRAILING},
     }
 )
 

@@ -1085,6 +1085,38 @@ def run_expectation_suite(
 # Typesense
 
 
+_POLARS_SCALARS: dict[str, pl.DataType] = {
+    "string": pl.Utf8(),
+    "date": pl.Utf8(),
+    "number": pl.Float64(),
+    "integer": pl.Int64(),
+    "boolean": pl.Boolean(),
+}
+
+
+def document_dtypes(contract: Contract) -> dict[str, pl.DataType]:
+    """Derive the document frame's top-level columns and polars dtypes from the contract, in contract order.
+
+    ``attributes`` is left out: in the document frame it is spread over ``attributes.<key>`` columns.
+
+    Args:
+        contract: The loaded contract.
+
+    Returns:
+        Column name -> dtype (strings and ISO 8601 dates as Utf8, arrays as List of their item type).
+
+    """
+    dtypes: dict[str, pl.DataType] = {}
+    for spec in contract.fields:
+        if spec.logical_type == "object":
+            continue
+        if spec.logical_type == "array":
+            dtypes[spec.name] = pl.List(_POLARS_SCALARS[spec.items_type or "string"])
+        else:
+            dtypes[spec.name] = _POLARS_SCALARS[spec.logical_type]
+    return dtypes
+
+
 def typesense_schema(contract: Contract, name: str) -> dict[str, Any]:
     """Derive the Typesense (0.24.1) collection schema from the ``typesense`` custom properties.
 

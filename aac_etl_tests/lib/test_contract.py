@@ -351,3 +351,17 @@ def test_validate_sample_with_model(contract: Contract) -> None:
     assert len(errors) == 3
     assert errors[0].startswith("record 0:en: currency")
     assert validate_sample_with_model(frame.head(0), contract) == ([], 0)
+
+
+def test_document_dtypes_follow_the_contract_fields() -> None:
+    import polars as pl
+
+    from aac_etl.lib.contract import document_dtypes, load_contract
+
+    contract = load_contract()
+    dtypes = document_dtypes(contract)
+    assert list(dtypes) == [f.name for f in contract.fields if f.logical_type != "object"]
+    assert dtypes["price"] == pl.Float64
+    assert dtypes["stock_quantity"] == pl.Int64
+    assert dtypes["categories"] == pl.List(pl.Utf8)
+    assert dtypes["created_at"] == pl.Utf8

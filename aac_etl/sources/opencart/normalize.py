@@ -41,6 +41,7 @@ import datetime as dt
 import polars as pl
 
 from aac_etl.lib import text as text_lib
+from aac_etl.lib.contract import document_dtypes, load_contract
 from aac_etl.lib.normalize import (
     ISO_4217_CODES,
     absolute_url,
@@ -65,26 +66,7 @@ from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.sources.base import RawChunk
 from aac_etl.sources.opencart import settings as oc
 
-DOCUMENT_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
-    "external_id": pl.Utf8,
-    "title": pl.Utf8,
-    "description": pl.Utf8,
-    "sku": pl.Utf8,
-    "brand": pl.Utf8,
-    "categories": pl.List(pl.Utf8),
-    "category_ids": pl.List(pl.Utf8),
-    "tags": pl.List(pl.Utf8),
-    "price": pl.Float64,
-    "sale_price": pl.Float64,
-    "currency": pl.Utf8,
-    "image_url": pl.Utf8,
-    "product_url": pl.Utf8,
-    "availability": pl.Utf8,
-    "stock_quantity": pl.Int64,
-    "locale": pl.Utf8,
-    "created_at": pl.Utf8,
-    "updated_at": pl.Utf8,
-}
+DOCUMENT_COLUMNS: dict[str, pl.DataType] = document_dtypes(load_contract())
 """Top-level columns of the document frame and their dtypes (``attributes.*`` and ``_record_id`` follow)."""
 
 GENERATED_ATTRIBUTES = frozenset({"images", "price_by_currency", "price_by_group", "language", "language_label"})
