@@ -206,11 +206,10 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     return redact("\n".join(lines) or "run failed (see the Dagster UI)")
 
 
-def _materialization_metadata(result: dg.ExecuteInProcessResult, node_name: str) -> dict[str, Any]:
-    metadata: dict[str, Any] = {}
-    for mat in result.asset_materializations_for_node(node_name):
-        metadata = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-    return metadata
+def _materialization_metadata(result: dg.ExecuteInProcessResult, *key: str) -> dict[str, Any]:
+    from aac_etl.defs.runs import materialization_metadata
+
+    return materialization_metadata(result, *key)
 
 
 def sync_sources(
@@ -231,15 +230,24 @@ def sync_sources(
     aliases: list[str] = []
     for source in sources:
         mode = "full" if full else "delta"
-        config = sync_run_config(source.name, mode, replay_run_id=replay_run_id, allow_drop=allow_drop)
+        config = sync_run_config(
+            source.name, mode, replay_run_id=replay_run_id, allow_drop=allow_drop, reindex=reindex and full
+        )
         result = run_job(defs, sync_job_name(source.name), config, f"sync {source.name} ({mode})")
         if result.success:
-            meta = _materialization_metadata(result, f"{source.name}__search_buffer")
+            meta = _materialization_metadata(result, source.name, "search_buffer")
             console.print(
                 f"[green]✓[/] {source.name}: {meta.get('documents', 0)} documents, "
                 f"{meta.get('enqueued_upserts', 0)} to upsert, {meta.get('enqueued_deletes', 0)} to delete, "
                 f"{meta.get('unchanged', 0)} unchanged  [dim](run {result.run_id})[/]"
             )
+            built = _materialization_metadata(result, "typesense", source.collection_alias)
+            if built:
+                console.print(
+                    f"[green]✓[/] {source.collection_alias}: new collection {built.get('collection')} built during "
+                    f"the sync ({built.get('reason')}), {built.get('documents_in_collection', 0)} documents "
+                    "searchable"
+                )
             if source.collection_alias not in aliases:
                 aliases.append(source.collection_alias)
         else:
@@ -247,7 +255,8 @@ def sync_sources(
             console.print(f"[red]✗ {source.name} failed[/] [dim](run {result.run_id})[/]\n{_failure_text(result)}")
     if load:
         for alias in aliases:
-            ok = load_alias_now(defs, alias, reindex=reindex) and ok
+            # A full sync builds the new collection itself; a delta sync leaves the reindex to the load.
+            ok = load_alias_now(defs, alias, reindex=reindex and not full) and ok
     return ok
 
 
@@ -260,7 +269,7 @@ def load_alias_now(defs: dg.Definitions, alias: str, *, reindex: bool = False) -
     if not result.success:
         console.print(f"[red]✗ load {alias} failed[/] [dim](run {result.run_id})[/]\n{_failure_text(result)}")
         return False
-    meta = _materialization_metadata(result, f"typesense__{alias}")
+    meta = _materialization_metadata(result, "typesense", alias)
     console.print(
         f"[green]✓[/] {alias}: sent {meta.get('documents_sent', 0)}, deleted {meta.get('deleted', 0)}, "
         f"failed {meta.get('failed', 0)}; {meta.get('documents_in_collection', 0)} documents searchable "

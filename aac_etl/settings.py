@@ -23,12 +23,14 @@ CONTRACT_FILE_NAME = "sync_product_input.odcs.yaml"
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de", "es", "fr", "ru")
 DEFAULT_LOCALE = "en"
 CHUNK_ROWS = 50_000
+SYNC_CHUNK_ROWS = 10_000
+"""Products per chunk of a sync: small enough that the first documents reach Typesense within seconds."""
 IMPORT_BATCH_SIZE = 1_000
 DEFAULT_MAX_DROP_SHARE = 0.5
 DEFAULT_MAX_INVALID_SHARE = 0.05
 MAX_LOAD_ATTEMPTS = 5
 KEEP_EXTRACTS = 5
-DUCKDB_MEMORY_LIMIT = "512MB"
+DUCKDB_MEMORY_LIMIT = "256MB"
 QUARANTINE_VALUE_MAX_CHARS = 200
 
 

@@ -26,17 +26,18 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
 from aac_etl import settings
-from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.buffer import BufferStore, IndexState
 from aac_etl.lib.redact import redact
 from aac_etl.lib.typesense_client import TypesenseClient
 
@@ -50,6 +51,7 @@ DEFAULT_MAX_FAILED_SHARE = 0.5
 """A rebuild whose documents fail above this share is abandoned (the alias keeps the old collection)."""
 
 _KEY_COLUMNS = ("external_id", "content_hash", "op")
+T = TypeVar("T")
 
 
 class LoaderError(RuntimeError):
@@ -66,6 +68,7 @@ class LoadStats:
         failed: Documents Typesense rejected (marked failed with the error text).
         collection: The collection the alias points at after the load.
         reindexed: True when a new collection was built and swapped in.
+        skipped: Why nothing was done (another run is rebuilding the alias), else None.
 
     """
 
@@ -74,6 +77,7 @@ class LoadStats:
     failed: int
     collection: str
     reindexed: bool
+    skipped: str | None = None
 
 
 def schema_hash(schema: Mapping[str, Any]) -> str:
@@ -138,15 +142,16 @@ def _import(
     return ok, bad
 
 
-def prefetch(pages: Iterator[pl.DataFrame], depth: int = PREFETCH_PAGES) -> Iterator[pl.DataFrame]:
-    """Read buffer pages in a background thread so database reads overlap the Typesense imports.
+def prefetch(pages: Iterator[T], depth: int = PREFETCH_PAGES, *, name: str = "buffer-prefetch") -> Iterator[T]:
+    """Produce items in a background thread so reads (buffer pages, source chunks) overlap the consumer's work.
 
     Args:
-        pages: The page iterator (each page is read in its own short transaction).
-        depth: Pages read ahead at most (bounds memory).
+        pages: The iterator to drain (for buffer pages: each page is read in its own short transaction).
+        depth: Items read ahead at most (bounds memory).
+        name: Name of the reader thread (shows in stack dumps).
 
     Yields:
-        The pages, in order; an exception of the reader is raised in the consumer.
+        The items, in order; an exception of the reader is raised in the consumer.
 
     """
     done = object()
@@ -168,7 +173,7 @@ def prefetch(pages: Iterator[pl.DataFrame], depth: int = PREFETCH_PAGES) -> Iter
         except BaseException as exc:  # handed to the consumer
             box.put(exc)
 
-    thread = threading.Thread(target=reader, name="buffer-prefetch", daemon=True)
+    thread = threading.Thread(target=reader, name=name, daemon=True)
     thread.start()
     try:
         while True:
@@ -177,7 +182,7 @@ def prefetch(pages: Iterator[pl.DataFrame], depth: int = PREFETCH_PAGES) -> Iter
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield cast(pl.DataFrame, item)
+            yield cast(T, item)
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -310,6 +315,66 @@ def _rebuild(
     return name
 
 
+STALE_BUILD_SECONDS = 180
+"""A streaming build whose index state was not refreshed for this long is taken for dead (its run crashed)."""
+STREAMING = "streaming"
+"""Index state of a build fed by a running full sync (:class:`ShadowBuild`); it refreshes the state per chunk."""
+
+
+def build_in_progress(state: IndexState | None, current: str | None) -> bool:
+    """Tell whether another run is building a new collection for the alias right now (fresh heartbeat)."""
+    if state is None or state.full_import != STREAMING or state.collection_name == current or state.updated_at is None:
+        return False
+    age = datetime.now(UTC).replace(tzinfo=None) - state.updated_at.replace(tzinfo=None)
+    return age.total_seconds() < STALE_BUILD_SECONDS
+
+
+def rebuild_reason(
+    store: BufferStore, client: TypesenseClient, alias: str, schema: Mapping[str, Any], *, reindex: bool = False
+) -> tuple[str | None, str | None]:
+    """Decide whether the alias needs a new collection, adopting a build that swapped but was never recorded.
+
+    Args:
+        store: The buffer (holds the index state).
+        client: Typesense client.
+        alias: Collection alias.
+        schema: Collection schema the alias must be served with.
+        reindex: A rebuild was asked for explicitly.
+
+    Returns:
+        ``(reason, current)``: why a rebuild is needed (None when the alias can be loaded incrementally) and the
+        collection the alias points at now (None when there is none).
+
+    """
+    wanted_hash = schema_hash(schema)
+    current = client.get_alias(alias)
+    if current is not None and client.get_collection(current) is None:
+        current = None
+    state = store.get_index_state(alias)
+    if (
+        state is not None
+        and current is not None
+        and state.full_import in ("start", STREAMING)
+        and state.collection_name == current
+        and state.schema_hash == wanted_hash
+    ):
+        # A build finished and swapped the alias but died before recording it: the collection is complete;
+        # its rows are still pending and the incremental pass re-sends them.
+        store.set_index_state(alias, current, wanted_hash, "done")
+        state = store.get_index_state(alias)
+    if reindex:
+        return "reindex requested", current
+    if current is None:
+        return "the alias has no collection", current
+    if state is None or state.collection_name != current:
+        return "the alias points at a collection this buffer did not build", current
+    if state.full_import != "done":
+        return "the previous full import did not finish", current
+    if state.schema_hash != wanted_hash:
+        return "the collection schema changed", current
+    return None, current
+
+
 def load_alias(
     store: BufferStore,
     client: TypesenseClient,
@@ -345,29 +410,17 @@ def load_alias(
     if batch_size <= 0:
         raise ValueError("batch_size must be positive")
     wanted_hash = schema_hash(schema)
-    current = client.get_alias(alias)
-    if current is not None and client.get_collection(current) is None:
-        current = None
+    reason, current = rebuild_reason(store, client, alias, schema, reindex=reindex)
+    needs_rebuild = reason is not None
     state = store.get_index_state(alias)
-    if (
-        state is not None
-        and current is not None
-        and state.full_import == "start"
-        and state.collection_name == current
-        and state.schema_hash == wanted_hash
-    ):
-        # A build finished and swapped the alias but died before recording it: the collection is complete;
-        # its rows are still pending and the incremental pass below re-sends them.
-        store.set_index_state(alias, current, wanted_hash, "done")
-        state = store.get_index_state(alias)
-    needs_rebuild = (
-        reindex
-        or current is None
-        or state is None
-        or state.full_import != "done"
-        or state.collection_name != current
-        or state.schema_hash != wanted_hash
-    )
+    if state is not None and build_in_progress(state, current):
+        logger.warning(
+            "alias %s is being rebuilt into %s by another run (heartbeat %s): this load leaves its rows pending",
+            alias,
+            state.collection_name,
+            state.updated_at,
+        )
+        return LoadStats(0, 0, 0, current or "", reindexed=False, skipped="rebuild in progress")
     tally = _Tally()
     collection = current
     if needs_rebuild:
@@ -401,3 +454,247 @@ def load_alias(
         collection=collection,
         reindexed=needs_rebuild,
     )
+
+
+SHADOW_QUEUE_CHUNKS = 2
+"""Payload chunks waiting for the shadow importer at most (the sync blocks beyond: bounded memory)."""
+
+
+class ShadowBuild:
+    """A zero-downtime rebuild fed by a running full sync: documents reach the new collection as they are made.
+
+    A full sync that finds the alias in need of a rebuild (no collection yet, schema changed, reindex asked)
+    creates the new collection first and hands each payload chunk to :meth:`feed`; a background thread imports
+    the chunks (two requests in flight, every result line read) while the sync extracts and normalizes the next
+    ones. After the sync passed its checks and enqueued into the buffer, :meth:`finish` imports whatever live
+    buffer row was not streamed (other sources of the alias, last good versions of quarantined records), checks
+    the failure share, swaps the alias, records the state, marks exactly the acknowledged rows and drops the old
+    collection. :meth:`abort` drops the new collection and leaves the alias and the buffer untouched.
+
+    The index state says ``streaming`` while the build runs and is refreshed per chunk, so a load launched
+    meanwhile leaves the alias alone; after a crash the state goes stale and the next load rebuilds from the
+    buffer as usual.
+    """
+
+    def __init__(
+        self,
+        store: BufferStore,
+        client: TypesenseClient,
+        alias: str,
+        schema: Mapping[str, Any],
+        *,
+        current: str | None,
+        batch_size: int = settings.IMPORT_BATCH_SIZE,
+        max_failed_share: float = DEFAULT_MAX_FAILED_SHARE,
+    ) -> None:
+        """Prepare a build of ``alias`` (nothing is created before :meth:`start`)."""
+        self.store = store
+        self.client = client
+        self.alias = alias
+        self.schema = dict(schema)
+        self.current = current
+        self.batch_size = batch_size
+        self.max_failed_share = max_failed_share
+        self.name = new_collection_name(alias)
+        self.hash = schema_hash(schema)
+        self.feed_wait_seconds = 0.0
+        """Seconds the sync waited for the importer (Typesense was the bottleneck)."""
+        self.finish_wait_seconds = 0.0
+        """Seconds :meth:`finish` waited for the streamed chunks still being imported."""
+        self._previous: IndexState | None = None
+        self._queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=SHADOW_QUEUE_CHUNKS)
+        self._ok: list[pl.DataFrame] = []
+        self._bad: list[pl.DataFrame] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Create the new collection, record the ``streaming`` state and start the importer thread."""
+        self._previous = self.store.get_index_state(self.alias)
+        previous = self._previous
+        if previous is not None and previous.full_import != "done" and previous.collection_name != self.current:
+            with contextlib.suppress(Exception):  # a half-built collection of a crashed build
+                self.client.delete_collection(previous.collection_name)
+        self.store.set_index_state(self.alias, self.name, self.hash, STREAMING)
+        self.client.create_collection({**self.schema, "name": self.name})
+        self._thread = threading.Thread(target=self._importer, name="shadow-import", daemon=True)
+        self._thread.start()
+
+    def feed(self, payloads: pl.DataFrame) -> None:
+        """Queue one chunk of payloads (``external_id``, ``payload``, ``content_hash``) for import.
+
+        Blocks while the importer is two chunks behind. Raises the importer's error, if it died.
+        """
+        if payloads.height == 0:
+            return
+        rows = payloads.select("external_id", "payload", "content_hash").with_columns(op=pl.lit("upsert"))
+        started = time.perf_counter()
+        try:
+            while True:
+                self._raise_importer_error()
+                try:
+                    self._queue.put(rows, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        finally:
+            self.feed_wait_seconds += time.perf_counter() - started
+
+    def _raise_importer_error(self) -> None:
+        if self._error is not None:
+            raise LoaderError(f"streaming import into {self.name!r} failed: {redact(str(self._error))}") from (
+                self._error
+            )
+
+    def _importer(self) -> None:
+        in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
+
+        def settle(future: Future[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
+            ok, bad = future.result()
+            self._ok.append(ok.select("external_id", "content_hash"))  # bounded: two short columns per document
+            self._bad.append(bad)
+
+        try:
+            with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="shadow") as pool:
+                while True:
+                    rows = self._queue.get()
+                    if rows is None:
+                        break
+                    for chunk in _slices(rows, self.batch_size):
+                        while len(in_flight) >= IMPORTS_IN_FLIGHT:
+                            settle(in_flight.popleft())
+                        in_flight.append(pool.submit(_import, self.client, self.name, chunk, self.batch_size))
+                    # Heartbeat: a load launched meanwhile sees a live build and leaves the alias alone.
+                    self.store.set_index_state(self.alias, self.name, self.hash, STREAMING)
+                while in_flight:
+                    settle(in_flight.popleft())
+        except BaseException as exc:  # handed to the sync thread
+            self._error = exc
+            while in_flight:
+                with contextlib.suppress(BaseException):
+                    in_flight.popleft().result()
+            with contextlib.suppress(queue.Empty):
+                while self._queue.get_nowait() is not None:
+                    pass
+
+    def _join(self) -> None:
+        if self._thread is None:
+            return
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        self._thread = None
+
+    def finish(self, *, progress: Callable[[int], None] | None = None) -> LoadStats:
+        """Complete the build after the sync enqueued into the buffer; swap the alias to it.
+
+        Args:
+            progress: Called with the number of rows handled after every request of the remainder and final pass.
+
+        Returns:
+            Counts of the whole build (streamed + remainder + pending deletes applied afterwards).
+
+        Raises:
+            LoaderError: The importer failed or too many documents were rejected (the build is dropped, the alias
+                keeps its collection).
+
+        """
+        try:
+            started = time.perf_counter()
+            self._join()
+            self.finish_wait_seconds = time.perf_counter() - started
+            self._raise_importer_error()
+            results = [frame.select("external_id", "content_hash") for frame in (*self._ok, *self._bad)]
+            sent = pl.concat(results) if results else None
+            live = self.store.live_keys(self.alias)
+            max_id = int(live.get_column("id").max()) if live.height else None  # type: ignore[arg-type]
+            missing = live if sent is None else live.join(sent, on=["external_id", "content_hash"], how="anti")
+            if missing.height:
+                self._import_remainder(missing)
+            if sent is not None:
+                # Streamed documents the buffer does not hold live (nothing should, but never leave an orphan).
+                orphans = sent.join(live, on="external_id", how="anti").get_column("external_id")
+                for offset in range(0, orphans.len(), self.batch_size):
+                    self.client.delete_documents(self.name, orphans.slice(offset, self.batch_size).to_list())
+            ok = (
+                pl.concat(self._ok)
+                if self._ok
+                else pl.DataFrame(schema={"external_id": pl.Utf8, "content_hash": pl.Utf8})
+            )
+            bad = pl.concat(self._bad) if self._bad else None
+            n_bad = 0 if bad is None else bad.height
+            if n_bad and n_bad > self.max_failed_share * (ok.height + n_bad):
+                first = bad.get_column("error").head(1).to_list() if bad is not None else []
+                raise LoaderError(
+                    f"rebuild of alias {self.alias!r} abandoned: {n_bad} of {ok.height + n_bad} documents failed "
+                    f"(first error: {redact(str(first[0]) if first else '?')})"
+                )
+            self.client.upsert_alias(self.alias, self.name)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        self.store.set_index_state(self.alias, self.name, self.hash, "done")
+        logger.info("alias %s now points at %s (was %s), built while the sync ran", self.alias, self.name, self.current)
+        tally = _Tally(upserted=ok.height, failed=n_bad)
+        if bad is not None and n_bad:
+            # First: failed rows get new ids past max_id, so the set-based marking below skips them.
+            self.store.mark_failed(self.alias, bad)
+        if max_id is not None:
+            # Every live row up to max_id is in the new collection (streamed or imported above, or rejected).
+            self.store.mark_upserts_loaded_through(self.alias, max_id)
+        if self.current is not None and self.current != self.name:
+            with contextlib.suppress(Exception):
+                self.client.delete_collection(self.current)
+        # Deletes of documents that left the source (absent from the new collection anyway) and any change
+        # enqueued meanwhile.
+        _incremental(
+            self.store,
+            self.client,
+            alias=self.alias,
+            collection=self.name,
+            batch_size=self.batch_size,
+            progress=progress,
+            tally=tally,
+        )
+        return LoadStats(tally.upserted, tally.deleted, tally.failed, self.name, reindexed=True)
+
+    def _import_remainder(self, missing: pl.DataFrame) -> None:
+        """Import the live buffer rows the sync did not stream (read by id, two requests in flight)."""
+        max_id = int(missing.get_column("id").max())  # type: ignore[arg-type]
+        wanted = missing.select("id")
+        in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
+        with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="shadow") as pool:
+            for page in prefetch(self.store.all_live_documents(self.alias, _page_size(self.batch_size), max_id=max_id)):
+                rows = page.join(wanted, on="id", how="semi")
+                for chunk in _slices(rows, self.batch_size):
+                    while len(in_flight) >= IMPORTS_IN_FLIGHT:
+                        ok, bad = in_flight.popleft().result()
+                        self._ok.append(ok.select("external_id", "content_hash"))
+                        self._bad.append(bad)
+                    in_flight.append(pool.submit(_import, self.client, self.name, chunk, self.batch_size))
+            while in_flight:
+                ok, bad = in_flight.popleft().result()
+                self._ok.append(ok.select("external_id", "content_hash"))
+                self._bad.append(bad)
+
+    def abort(self) -> None:
+        """Drop the new collection; the alias keeps serving its collection and the state is restored."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(BaseException):
+            self._join()
+        with contextlib.suppress(Exception):
+            self.client.delete_collection(self.name)
+        previous = self._previous
+        with contextlib.suppress(Exception):
+            if previous is not None and previous.full_import == "done":
+                self.store.set_index_state(self.alias, previous.collection_name, previous.schema_hash, "done")
+            else:
+                self.store.set_index_state(self.alias, self.name, self.hash, "aborted")

@@ -40,6 +40,7 @@ __all__ = [
     "image_list",
     "is_iso4217",
     "iso8601",
+    "iso8601_series",
     "looks_like_minor_units",
     "normalize_currency",
     "normalize_whitespace",
@@ -99,7 +100,17 @@ def empty_to_null(df: pl.DataFrame, columns: Iterable[str] | None = None) -> pl.
         elif dtype == pl.List(pl.Utf8):
             kept = col.list.eval(pl.element().filter(pl.element().str.strip_chars().str.len_bytes() > 0))
             exprs.append(pl.when(kept.list.len() > 0).then(kept).alias(name))
-    return df.with_columns(exprs) if exprs else df
+    # Lazy, so that a cleaned list is computed once for its length test and its value.
+    return df.lazy().with_columns(exprs).collect() if exprs else df
+
+
+def _first_occurrence(*columns: str) -> pl.Expr:
+    """Mask of the first row of each distinct combination of ``columns`` (null values count as equal).
+
+    ``frame.filter(_first_occurrence(...))`` equals ``frame.unique(subset, keep="first", maintain_order=True)``
+    and is faster.
+    """
+    return pl.struct(columns).is_first_distinct()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -112,7 +123,7 @@ _ROOT_IDS = ("", "0")
 def _as_id(expr: pl.Expr) -> pl.Expr:
     """Cast an id to its string form; integral floats lose their ``.0``; ``0``/empty mean no id."""
     text = expr.cast(pl.Utf8).str.strip_chars().str.replace(r"^(-?\d+)\.0+$", "${1}")
-    return pl.when(text.is_in(_ROOT_IDS).not_()).then(text)
+    return text.replace(list(_ROOT_IDS), None)
 
 
 def _paths_by_walking(categories: pl.DataFrame, leaves: pl.Series, max_depth: int) -> pl.DataFrame:
@@ -211,7 +222,7 @@ def category_paths(
         .with_row_index("order")
         .join(names, on="node", how="inner")
         .sort("order")
-        .unique(subset=["product_key", "node"], keep="first", maintain_order=True)
+        .filter(_first_occurrence("product_key", "node"))
     )
     return rows.group_by("product_key", maintain_order=True).agg(categories=pl.col("name"), category_ids=pl.col("node"))
 
@@ -428,7 +439,7 @@ def price_by_group(group_prices: pl.DataFrame) -> pl.DataFrame:
             .unique(maintain_order=True)
             .with_columns(pl.lit(None, dtype=pl.Struct({})).alias(column))
         )
-    wide = keyed.unique(subset=["product_key", "group"], keep="first", maintain_order=True).pivot(
+    wide = keyed.filter(_first_occurrence("product_key", "group")).pivot(
         on="group", index="product_key", values="price"
     )
     return wide.select("product_key", pl.struct([pl.col(k) for k in keys]).alias(column))
@@ -604,7 +615,7 @@ def image_list(rows: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("url").is_not_null())
         .with_row_index("_row")
         .sort("product_key", "position", "_row", nulls_last=True, maintain_order=True)
-        .unique(subset=["product_key", "url"], keep="first", maintain_order=True)
+        .filter(_first_occurrence("product_key", "url"))
     )
     return clean.group_by("product_key", maintain_order=True).agg(pl.struct("url", "alt").alias(f"{ATTR_PREFIX}images"))
 
@@ -886,7 +897,7 @@ def flatten_options(option_rows: pl.DataFrame) -> pl.DataFrame:
             normalize_whitespace(pl.col("value").cast(pl.Utf8)).alias("value"),
         )
         .filter(pl.col("column").is_not_null() & pl.col("value").is_not_null())
-        .unique(subset=["product_key", "column", "value"], keep="first", maintain_order=True)
+        .filter(_first_occurrence("product_key", "column", "value"))
     )
     if rows.is_empty():
         return option_rows.select("product_key").unique(maintain_order=True)
@@ -985,6 +996,8 @@ def variant_documents(parents: pl.DataFrame, variants: pl.DataFrame) -> pl.DataF
 # ----------------------------------------------------------------------------------------------------
 
 _UTC = "UTC"
+_ISO8601_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_MYSQL_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 
 
 def _utc_now() -> datetime:
@@ -1019,4 +1032,34 @@ def iso8601(expr: pl.Expr) -> pl.Expr:
         A Utf8 expression.
 
     """
-    return _to_utc_datetime(expr).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _to_utc_datetime(expr).dt.strftime(_ISO8601_FORMAT)
+
+
+def iso8601_series(values: pl.Series) -> pl.Series:
+    """Apply :func:`iso8601` to a series, faster for the common MySQL form ``2011-09-30 01:05:39``.
+
+    Strings of exactly that form are parsed with that one format; only the other values (other forms,
+    offsets, zero dates, invalid dates) go through the general rules of :func:`iso8601`, so the result is the
+    same as ``iso8601`` value by value.
+
+    Args:
+        values: A Datetime, Date or Utf8 series.
+
+    Returns:
+        A Utf8 series with the same name and length.
+
+    """
+    if values.dtype != pl.Utf8:
+        return values.to_frame("v").select(iso8601(pl.col("v"))).to_series().alias(values.name)
+    text = pl.col("v")
+    parsed = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+    fast = (
+        values.to_frame("v")
+        .select(pl.when(text.str.contains(_MYSQL_DATETIME)).then(parsed).dt.strftime(_ISO8601_FORMAT))
+        .to_series()
+    )
+    rest = (fast.is_null() & values.is_not_null()).arg_true()
+    if rest.len():
+        slow = values.gather(rest).to_frame("v").select(iso8601(pl.col("v"))).to_series()
+        fast = fast.scatter(rest, slow)
+    return fast.alias(values.name)

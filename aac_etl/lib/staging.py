@@ -1,8 +1,8 @@
-"""Chunked Parquet datasets on disk: how stages hand data to each other with bounded memory.
+"""Chunked Parquet files of a run on disk: the kept raw extract (for replays) and the payload parts.
 
-Every run writes its stages under ``<state>/runs/<run_id>/<source>/<stage>/``; the extract stage keeps the raw
-tables of each chunk (``chunk-00000/<table>.parquet``) so a later run can replay them, and the other stages write
-one Parquet part per chunk (``part-00000.parquet``). Only this small descriptor travels through Dagster.
+Every run writes under ``<state>/runs/<run_id>/<source>/<stage>/``: the extract keeps the raw tables of each
+chunk (``chunk-00000/<table>.parquet``) so a later run can replay them, and the validated stage writes one
+payload part per chunk (``payload-00000.parquet``) that the buffer stage reads back one at a time.
 """
 
 from __future__ import annotations
@@ -39,20 +39,10 @@ class StagedDataset:
     run_id: str
     extra: dict[str, int] = field(default_factory=dict)
 
-    def frames(self) -> Iterator[pl.DataFrame]:
-        """Yield the parts one at a time (never the whole dataset in memory)."""
-        for part in self.parts:
-            yield pl.read_parquet(part)
-
     def raw_chunks(self) -> Iterator[dict[str, pl.DataFrame]]:
         """Yield raw extract chunks as ``{table: frame}``, one chunk at a time."""
         for chunk_dir in self.parts:
             yield {p.stem: pl.read_parquet(p) for p in sorted(chunk_dir.glob("*.parquet"))}
-
-
-def payload_path(part: Path) -> Path:
-    """Path of the payload file (external_id, payload, content_hash) that sits beside a validated part."""
-    return part.with_name(part.name.replace("part-", "payload-", 1))
 
 
 def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> Path:
@@ -73,21 +63,13 @@ def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> P
 
 
 class PartWriter:
-    """Writes numbered Parquet parts into a stage folder and builds the StagedDataset."""
+    """Writes numbered raw chunks (one Parquet file per table) into a stage folder."""
 
     def __init__(self, root: Path) -> None:
         """Create a writer for ``root`` (which must exist)."""
         self.root = root
         self._parts: list[Path] = []
         self.rows = 0
-
-    def write(self, frame: pl.DataFrame) -> Path:
-        """Write one part (empty frames are written too, to keep chunk numbering aligned)."""
-        path = self.root / f"part-{len(self._parts):05d}.parquet"
-        frame.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
-        self._parts.append(path)
-        self.rows += frame.height
-        return path
 
     def write_chunk(self, tables: dict[str, pl.DataFrame], main_table: str) -> Path:
         """Write one raw chunk (one Parquet file per table) into ``chunk-NNNNN/``."""
@@ -99,17 +81,6 @@ class PartWriter:
         main = tables.get(main_table)
         self.rows += main.height if main is not None else 0
         return chunk_dir
-
-    def finish(self, mode: Literal["full", "delta"], run_id: str, extra: dict[str, int] | None = None) -> StagedDataset:
-        """Return the descriptor of everything written."""
-        return StagedDataset(
-            root=self.root,
-            parts=tuple(self._parts),
-            rows=self.rows,
-            mode=mode,
-            run_id=run_id,
-            extra=extra or {},
-        )
 
 
 def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDataset:
@@ -129,16 +100,6 @@ def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDa
     if not chunks:
         raise FileNotFoundError(f"run {run_id} kept no extract for source {source!r} under {root}")
     return StagedDataset(root=root, parts=chunks, rows=-1, mode="full", run_id=run_id)
-
-
-def table_row_counts(dataset: StagedDataset) -> dict[str, int]:
-    """Rows per raw table of an extract, read from the Parquet footers (no data is loaded)."""
-    counts: dict[str, int] = {}
-    for chunk_dir in dataset.parts:
-        for path in chunk_dir.glob("*.parquet"):
-            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-            counts[path.stem] = counts.get(path.stem, 0) + int(rows)
-    return counts
 
 
 def prune_runs(

@@ -196,8 +196,8 @@ def collapse_whitespace(expr: pl.Expr) -> pl.Expr:
         The expression with whitespace normalized; an empty or all-blank value becomes null.
 
     """
-    collapsed = expr.str.replace_all(_WS_RUN, " ").str.strip_chars(" ")
-    return pl.when(collapsed != "").then(collapsed)
+    # One reference to the collapsed text: an eager select has no common-subexpression elimination.
+    return expr.str.replace_all(_WS_RUN, " ").str.strip_chars(" ").replace("", None)
 
 
 def looks_double_encoded(expr: pl.Expr) -> pl.Expr:
@@ -305,6 +305,15 @@ def _closed_shortcode_names(s: pl.Series) -> list[str]:
         return []
     closers = s.str.extract_all(_SC_CLOSING).explode().drop_nulls().unique().to_list()
     return [c[2:-1] for c in closers]
+
+
+def _strip_shortcode_rows(s: pl.Series, closed_names: Iterable[str]) -> pl.Series:
+    """Apply :func:`_shortcode_expr` to the values that hold a ``[`` (no other value has a shortcode).
+
+    Returns a new series; ``s`` is left as it is (``scatter`` works in place).
+    """
+    rows = s.str.contains("[", literal=True).arg_true()
+    return s.clone().scatter(rows, _run(s.gather(rows), _shortcode_expr(pl.col("v"), closed_names)))
 
 
 def strip_shortcodes(s: pl.Series) -> pl.Series:
@@ -480,29 +489,56 @@ def _park(text: str) -> str:
     return text.replace("<", _LT_PLACEHOLDER).replace(">", _GT_PLACEHOLDER)
 
 
-def _entity_literals(s: pl.Series, *, encoded: bool) -> dict[str, str]:
-    """Entity tokens of ``s`` and their final text; a decoded ``<``/``>`` is parked on a noncharacter.
+def _entity_literals(found: dict[str, Any], *, encoded: bool) -> dict[str, str]:
+    """Entity tokens found by :func:`_html_scan` and their final text; a decoded ``<``/``>`` is parked.
 
     With ``encoded``, ``&amp;rsquo;`` (an entity escaped once more) decodes twice, while the outer escaping
     (``&lt;``, ``&quot;``) decodes once to real characters, which are markup again. The outer escaping is
     almost always the five tokens an escaping function writes; other named tokens are only looked for in the
     values that hold one.
     """
-    if not encoded:
-        return {tok: _park(out) for tok, out in _entity_mapping(s).items()}
-    if not _any(s, "&", literal=True):
+    if not found["amp"]:
         return {}
+    if not encoded:
+        mapping = {tok: html.unescape(tok) for tok in found["entities"]}
+        return {tok: _park(out) for tok, out in mapping.items() if out != tok}
     literals = dict(_ESCAPES)
-    literals.update({tok: html.unescape(tok) for tok in _distinct(s, _NUMERIC_REF)})
-    odd = s.str.contains(_NONSTANDARD_NAMED_ENTITY).fill_null(False)
-    if bool(odd.any()):
-        literals.update({tok: html.unescape(tok) for tok in _distinct(s.filter(odd), _ENTITY_REF)})
-    literals.update({tok: _park(html.unescape(html.unescape(tok))) for tok in _distinct(s, _ESCAPED_REF)})
+    literals.update({tok: html.unescape(tok) for tok in found["numeric"]})
+    literals.update({tok: html.unescape(tok) for tok in found["odd"]})
+    literals.update({tok: _park(html.unescape(html.unescape(tok))) for tok in found["escaped"]})
     return {tok: out for tok, out in literals.items() if out != tok}
 
 
-def _distinct(s: pl.Series, pattern: str) -> list[str]:
-    return s.str.extract_all(pattern).explode().drop_nulls().unique().to_list()
+def _tokens(expr: pl.Expr, pattern: str) -> pl.Expr:
+    """Distinct matches of ``pattern`` in a column, as one list value (a reduction for :func:`_html_scan`)."""
+    return expr.str.extract_all(pattern).explode().drop_nulls().unique().implode()
+
+
+def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
+    """Look at ``s`` once for everything :func:`_html_expr` needs to know, in one select.
+
+    The reductions are independent, so polars evaluates them in parallel: whether there is markup, markup
+    whose content is dropped (comments, scripts, styles) and any ``&``; the distinct entity tokens (with
+    ``encoded``: numeric references, named tokens of the values holding a nonstandard one, and entities
+    escaped once more).
+    """
+    v = pl.col("v")
+    scans: dict[str, pl.Expr] = {"amp": v.str.contains("&", literal=True).any()}
+    if encoded:
+        scans |= {
+            "markup": v.str.contains(r"<|&lt;").any(),
+            "dropped": v.str.contains(r"(?:<|&lt;)(?:!--|(?i:script|style)\b)").any(),
+            "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
+            "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
+            "escaped": _tokens(v, _ESCAPED_REF),
+        }
+    else:
+        scans |= {
+            "markup": v.str.contains("<", literal=True).any(),
+            "dropped": v.str.contains(r"<(?:!--|(?i:script|style)\b)").any(),
+            "entities": _tokens(v, _ENTITY_REF),
+        }
+    return s.to_frame("v").select(**scans).row(0, named=True)
 
 
 def _html_expr(s: pl.Series, expr: pl.Expr, *, encoded: bool = False) -> pl.Expr:
@@ -513,13 +549,14 @@ def _html_expr(s: pl.Series, expr: pl.Expr, *, encoded: bool = False) -> pl.Expr
     markup the sample did not hold; whitespace is collapsed last. With ``encoded`` (every value escaped once
     more) the outer escaping is undone in the same literal pass.
     """
-    has_markup = _any(s, r"<|&lt;" if encoded else "<", literal=not encoded)
-    entities = _entity_literals(s, encoded=encoded)
+    found = _html_scan(s, encoded=encoded)
+    has_markup = bool(found["markup"])
+    entities = _entity_literals(found, encoded=encoded)
     parked = any(_LT_PLACEHOLDER in v or _GT_PLACEHOLDER in v for v in entities.values())
     literals = {**(_markup_mapping(s, encoded=encoded) if has_markup else {}), **entities}
     expr = _replace_literals(expr, literals)
     if has_markup:
-        if _any(s, r"(?:<|&lt;)(?:!--|(?i:script|style)\b)" if encoded else r"<(?:!--|(?i:script|style)\b)"):
+        if found["dropped"]:
             expr = expr.str.replace_all(_DROPPED_ELEMENTS, "")
         expr = expr.str.replace_all(_BLOCK_TAG, " ").str.replace_all(_ANY_TAG, "")
     if parked:
@@ -549,12 +586,11 @@ def _render(s: pl.Series, *, markdown: bool, shortcodes: bool, double_encoded: b
     encoded = double_encoded
     if encoded and markdown:  # markdown syntax (``>`` quotes) is only visible once unescaped
         s, encoded = decode_entities(s), False
-    expr = pl.col("v")
+    text = s
     if shortcodes and _any(s, "[", literal=True):
-        expr = _shortcode_expr(expr, _closed_shortcode_names(s))
-    if markdown:
-        expr = _markdown_expr(expr)
-    return _run(s, _html_expr(s, expr, encoded=encoded))
+        text = _strip_shortcode_rows(s, _closed_shortcode_names(s))
+    expr = _markdown_expr(pl.col("v")) if markdown else pl.col("v")
+    return _run(text, _html_expr(s, expr, encoded=encoded))
 
 
 def html_to_text(s: pl.Series, *, double_encoded: bool | None = None) -> pl.Series:

@@ -53,3 +53,22 @@ class Source(Protocol):
     def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
         """Turn one raw chunk into the document frame (docs/ARCHITECTURE.md), one row per document."""
         ...
+
+
+class FingerprintingSource(Source, Protocol):
+    """Optional extension of :class:`Source`: per-record raw fingerprints, for skipping unchanged records.
+
+    Not every source implements it (the files source does not); callers check with
+    ``hasattr(source, "fingerprints")``.
+    """
+
+    def fingerprints(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
+        """Return ``record_id`` (Utf8, the documents' ``_record_id``) and ``fingerprint`` (UInt64) per record.
+
+        The fingerprint changes whenever any raw input that could change any document of the record changes.
+        """
+        ...
+
+    def subset(self, raw: RawChunk, record_ids: pl.Series) -> RawChunk:
+        """Return the chunk restricted to those records; ``normalize`` of it equals the filtered ``normalize``."""
+        ...

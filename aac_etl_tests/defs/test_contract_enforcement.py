@@ -28,6 +28,7 @@ import yaml
 from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
 from aac_etl.defs.location import build_definitions
 from aac_etl.defs.resources import default_buffer_url
+from aac_etl.defs.runs import materialization_metadata
 from aac_etl.defs.search.assets import load_job_name
 from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.sources_config import SourceConfig
@@ -67,9 +68,13 @@ class Pipeline:
 
     def validated(self, result: dg.ExecuteInProcessResult) -> dict[str, Any]:
         """Metadata of the run's validated materialization."""
-        mats = result.asset_materializations_for_node(f"{self.source.name}__validated")
-        assert mats, f"no validated materialization in run {result.run_id}"
-        return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
+        return self.materialization(result, "validated")
+
+    def materialization(self, result: dg.ExecuteInProcessResult, stage: str) -> dict[str, Any]:
+        """Metadata of the run's last materialization of ``<source>/<stage>``."""
+        metadata = materialization_metadata(result, self.source.name, stage)
+        assert metadata, f"no {stage} materialization in run {result.run_id}"
+        return metadata
 
     def quarantine(self) -> pl.DataFrame:
         return self.store.list_quarantine(source=self.source.name, limit=100_000)
@@ -282,13 +287,15 @@ def test_circuit_breaker_stops_the_sync_before_the_buffer(
     assert "top failing rules: price/minimum x2" in summary
     assert "currency/iso4217 x1" in summary
     assert p.validated(tripped)["quarantined"] == 3
-    # Dagster's blocking check stops the run at the validated step: search_buffer never runs.
-    assert tripped.get_failed_step_keys() == {"shop__validated"}
+    # The blocking check stops the sync after validation: search_buffer is never materialized.
+    assert tripped.get_failed_step_keys() == {"shop__sync"}
     failure = tripped.get_step_failure_events()[0].step_failure_data.error
     assert failure is not None
-    assert "blocking asset check failed" in failure.message
-    assert tripped.is_node_untouched("shop__search_buffer")
-    assert tripped.asset_materializations_for_node("shop__search_buffer") == []
+    assert "Circuit breaker: 3 of 30 documents" in failure.message
+    assert "Nothing was enqueued" in failure.message
+    materialized = {e.asset_key for e in tripped.get_asset_materialization_events()}
+    assert dg.AssetKey(["shop", "validated"]) in materialized
+    assert dg.AssetKey(["shop", "search_buffer"]) not in materialized
     assert buffer_counts(p) == before_counts
     history = p.store.last_sync("shop")
     assert history is not None
@@ -317,8 +324,8 @@ def test_fixed_record_leaves_quarantine_and_invalid_record_keeps_last_good_versi
     write_catalog(catalog, [doc(i, price=-1.0) if i == 5 else doc(i) for i in range(30)] + [doc(30, currency="usd")])
     broken = sync_and_load(p)
     assert_accounted(p.validated(broken), records=31, valid=29, quarantined=2)
-    buffered = broken.asset_materializations_for_node("shop__search_buffer")[-1].metadata
-    assert buffered["enqueued_deletes"].value == 0
+    buffered = p.materialization(broken, "search_buffer")
+    assert buffered["enqueued_deletes"] == 0
     quarantine = p.quarantine()
     assert rules_of(quarantine, "p5") == {("price", "minimum")}
     assert rules_of(quarantine, "p30") == {("currency", "iso4217")}
@@ -440,3 +447,31 @@ def test_quarantine_cli_lists_and_shows_the_record(
     missing = _cli("quarantine", "show", "p1", "--source", "shop", sources_file=sources_file)
     assert missing.returncode == 1
     assert "not in quarantine" in missing.stdout + missing.stderr
+
+
+def test_first_sync_tripping_the_breaker_leaves_no_half_built_collection(
+    catalog: Path, make_files_pipeline: Callable[..., Pipeline]
+) -> None:
+    p = make_files_pipeline()
+    # A fresh alias: the full sync starts building its collection while it runs, then the breaker trips.
+    write_catalog(catalog, [doc(i) for i in range(20)] + [doc(20 + i, price=-1.0) for i in range(5)])
+    tripped = p.sync("full")
+    assert not tripped.success
+    assert check_evaluation(tripped, "contract_invalid_share").passed is False
+    assert p.client.get_alias(p.alias) is None
+    assert not [c for c in p.client.list_collections() if str(c["name"]).startswith(f"{p.alias}_")]
+    state = p.store.get_index_state(p.alias)
+    assert state is not None
+    assert state.full_import == "aborted"
+    assert buffer_counts(p) == []
+
+    # Fixed at the source: the next full sync builds the collection and swaps the alias in one run.
+    write_catalog(catalog, [doc(i) for i in range(25)])
+    fixed = p.sync("full")
+    assert fixed.success
+    assert p.client.count(p.alias) == 25
+    assert p.documents()["p22"]["price"] == 72.0
+    state = p.store.get_index_state(p.alias)
+    assert state is not None
+    assert state.full_import == "done"
+    assert p.store.pending_summary() == []

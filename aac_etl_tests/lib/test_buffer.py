@@ -33,22 +33,6 @@ def catalog(n: int, *, price_bump: float = 0.0, start: int = 0) -> pl.DataFrame:
     return to_payloads(frame)
 
 
-@pytest.fixture(
-    params=["duckdb", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BufferStore:
-    """An empty buffer on each backend."""
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'buffer.duckdb'}"
-    elif request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'buffer.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    buffer = BufferStore(url)
-    buffer.ensure_schema()
-    return buffer
-
-
 def counts(store: BufferStore) -> dict[tuple[str, str], int]:
     frame = store.status(ALIAS)
     return {(op, status): n for _, op, status, n in frame.iter_rows()}
@@ -133,6 +117,36 @@ def test_full_sync_marks_unseen_rows_of_the_same_source_as_deletes(store: Buffer
     # Explicit deletes (delta syncs that know about deletions).
     assert store.enqueue_deletes(ALIAS, SOURCE, "s5", ["1:en", "nope:en"]) == 1
     assert store.count_live(ALIAS, SOURCE) == 9
+
+
+def test_enqueue_many_is_one_transaction_with_the_full_sync_deletes(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(10))
+    store.enqueue(ALIAS, None, "other", "s1", catalog(3, start=100))
+    calls: list[int] = []
+
+    def batches() -> list[pl.DataFrame]:
+        calls.append(1)
+        return [catalog(4, price_bump=1.0), catalog(3, start=4), catalog(2, start=20)]
+
+    stats, deleted = store.enqueue_many(
+        ALIAS, None, SOURCE, "s2", batches, full_sync=True, also_seen=pl.Series(["7:en", "8:en"])
+    )
+    # 0-3 changed, 4-6 unchanged, 20-21 new; 9:en was neither enqueued nor seen: a delete.
+    assert stats == EnqueueStats(upserted=6, unchanged=3)
+    assert deleted == 1
+    assert calls == [1]
+    deletes = pending_rows(store).filter(pl.col("op") == "delete")
+    assert deletes.get_column("external_id").to_list() == ["9:en"]
+    assert store.count_live(ALIAS, SOURCE) == 11
+    assert store.count_live(ALIAS, "other") == 3
+
+    def failing() -> list[pl.DataFrame]:
+        return [catalog(2, start=30), pl.DataFrame({"external_id": ["x"]})]
+
+    # A failure in the middle leaves nothing behind: the first batch is rolled back with it.
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):
+        store.enqueue_many(ALIAS, None, SOURCE, "s3", failing)
+    assert store.count_live(ALIAS, SOURCE) == 11
 
 
 def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> None:

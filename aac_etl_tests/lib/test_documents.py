@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aac_etl.lib.documents import content_hashes, to_payloads
+from aac_etl.lib.documents import content_hashes, payload_expression, to_payloads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,3 +177,30 @@ def test_vectorized_at_scale() -> None:
         "price": 1.0,
         "title": "Product 1",
     }
+
+
+def test_payloads_equal_the_reference_expression() -> None:
+    frame = pl.DataFrame(
+        {
+            "external_id": ["a", "b", "c", "d", "e"],
+            "id": ["ignored"] * 5,
+            "title": ["x", None, "", "y", 'q"uote'],
+            "score": [1.5, float("nan"), None, 0.0, -2.0],
+            "flat": [{"x": 1.0, "y": None}, None, {"x": None, "y": None}, {"x": float("nan"), "y": "null"}, None],
+            "attributes.p": [{"B": 1.5, "A": None}, None, {"B": None, "A": None}, {"B": None, "A": 3.0}, None],
+            "attributes.nested": [{"a": {"b": None}}, {"a": {"b": 1}}, None, {"a": None}, {"a": {"b": 2}}],
+            "attributes.images": [[{"u": "x", "a": None}], [None], [], None, [{"u": None, "a": None}]],
+            "attributes.empty": [None] * 5,
+            "attributes": [{"ignored": 1}] * 5,
+            "_helper": [1] * 5,
+        }
+    )
+    frames = [
+        frame,
+        document_frame(),
+        pl.DataFrame({"external_id": ["only"]}),
+        pl.DataFrame({"external_id": ["a", "b"], "attributes.x": [None, 1]}),
+    ]
+    for case in frames:
+        expected = case.select(payload_expression(case.schema)).get_column("payload")
+        assert to_payloads(case).get_column("payload").to_list() == expected.to_list()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import time
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ import pytest
 
 from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.documents import to_payloads
-from aac_etl.lib.loader import LoaderError, load_alias, schema_hash
+from aac_etl.lib.loader import STREAMING, LoaderError, ShadowBuild, load_alias, rebuild_reason, schema_hash
 from aac_etl.lib.typesense_client import ImportResult, TypesenseClient
 from aac_etl_tests.fixtures.typesense import TypesenseEndpoint, unique_collection_name
 
@@ -343,3 +344,95 @@ def test_prefetch_keeps_order_and_raises_the_readers_error() -> None:
     with pytest.raises(RuntimeError, match="buffer read failed"):
         consume()
     assert seen == [0, 1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------------------------------------
+# ShadowBuild: a rebuild fed by a running full sync
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_shadow_build_streams_then_imports_the_rest_and_swaps(
+    store: BufferStore, client: SpyClient, alias: str
+) -> None:
+    # Another source of the same alias already has documents in the buffer (never streamed by this sync).
+    store.enqueue(alias, None, "other", "s0", documents(range(500, 520)))
+    old = load_alias(store, client, alias, SCHEMA, batch_size=10)
+    reason, current = rebuild_reason(store, client, alias, SCHEMA, reindex=True)
+    assert (reason, current) == ("reindex requested", old.collection)
+
+    build = ShadowBuild(store, client, alias, SCHEMA, current=current, batch_size=7)
+    build.start()
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert (state.collection_name, state.full_import) == (build.name, STREAMING)
+    # A load launched meanwhile leaves the alias and the build alone.
+    skipped = load_alias(store, client, alias, SCHEMA)
+    assert skipped.skipped == "rebuild in progress"
+    assert client.get_collection(build.name) is not None
+
+    first = documents(range(40))
+    second = pl.concat([documents(range(40, 45)), documents([45], bad=[45]), documents(range(46, 60))])
+    build.feed(first)
+    build.feed(second)
+    # The sync enqueues what it streamed (after its checks passed), and one record turns into a delete.
+    store.enqueue(alias, None, SOURCE, "s1", pl.concat([first, second]))
+    assert store.mark_missing_as_deleted(alias, "other", "s1", [f"{i}:en" for i in range(500, 519)]) == 1
+    client.imported.clear()
+    stats = build.finish()
+
+    assert stats.reindexed
+    assert client.get_alias(alias) == build.name
+    assert collections_of(client, alias) == [build.name]
+    # The rejected document stays pending for a retry, which the final incremental pass makes once.
+    assert (stats.upserted, stats.failed, stats.deleted) == (59 + 19, 2, 1)
+    assert ids_in(client, alias) == sorted(
+        [*expected_ids([i for i in range(60) if i != 45]), *expected_ids(range(500, 519))]
+    )
+    # The other source's live rows came from the buffer, not from the stream.
+    assert sorted(json.loads(line)["id"] for line in client.imported if '"id":"5' in line) == expected_ids(
+        range(500, 519)
+    )
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert (state.collection_name, state.full_import) == (build.name, "done")
+    # Only the rejected document waits for a retry.
+    assert [summary.pending_count for summary in store.pending_summary()] == [1]
+    failed = store.failed_documents(alias)
+    assert failed.get_column("external_id").to_list() == ["45:en"]
+    assert not load_alias(store, client, alias, SCHEMA).reindexed
+
+
+def test_shadow_build_abort_keeps_the_alias_and_the_buffer(store: BufferStore, client: SpyClient, alias: str) -> None:
+    store.enqueue(alias, None, SOURCE, "s0", documents(range(10)))
+    old = load_alias(store, client, alias, SCHEMA)
+    build = ShadowBuild(store, client, alias, SCHEMA, current=old.collection)
+    build.start()
+    build.feed(documents(range(10), version=2))
+    build.abort()
+    assert client.get_alias(alias) == old.collection
+    assert collections_of(client, alias) == [old.collection]
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert (state.collection_name, state.full_import) == (old.collection, "done")
+    hit = client.search(alias, "*", query_by="title", filter_by="id:=2:en")["hits"][0]["document"]
+    assert hit["title"] == "Product 2 v1"
+
+
+def test_shadow_build_of_a_fresh_alias_abandoned_on_failures_then_load_rebuilds(
+    store: BufferStore, client: SpyClient, alias: str
+) -> None:
+    build = ShadowBuild(store, client, alias, SCHEMA, current=None, max_failed_share=0.5)
+    build.start()
+    rows = documents(range(10), bad=range(8))
+    build.feed(rows)
+    store.enqueue(alias, None, SOURCE, "s1", rows)
+    with pytest.raises(LoaderError, match="abandoned"):
+        build.finish()
+    assert client.get_alias(alias) is None
+    assert collections_of(client, alias) == []
+    state = store.get_index_state(alias)
+    assert state is not None
+    assert state.full_import == "aborted"
+    # Nothing was marked: the next load rebuilds from the buffer (and finds the same rejections).
+    with pytest.raises(LoaderError, match="abandoned"):
+        load_alias(store, client, alias, SCHEMA)

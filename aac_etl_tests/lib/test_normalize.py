@@ -25,6 +25,7 @@ from aac_etl.lib.normalize import (
     image_list,
     is_iso4217,
     iso8601,
+    iso8601_series,
     looks_like_minor_units,
     normalize_currency,
     normalize_whitespace,
@@ -641,3 +642,33 @@ def test_rule_dates_iso8601() -> None:
 def test_rule_mysql_zero_dates_become_null() -> None:
     df = pl.DataFrame({"s": ["0000-00-00", "0000-00-00 00:00:00", "", None]})
     assert _col(df, iso8601(pl.col("s"))) == [None, None, None, None]
+
+
+def test_iso8601_series_equals_iso8601() -> None:
+    values = pl.Series(
+        "date_added",
+        [
+            "2011-09-30 01:05:39",
+            "2024-02-29 23:59:59",
+            "2023-02-29 10:00:00",
+            "2011-13-30 01:05:39",
+            " 2011-09-30 01:05:39 ",
+            "2011-09-30T03:05:39+02:00",
+            "2011-09-30 01:05:39 UTC",
+            "2011-09-30 01:05:39.250",
+            "2011-09-30 01:05",
+            "2011-09-30",
+            "0000-00-00 00:00:00",
+            "0000-01-01 00:00:00",
+            "",
+            "not a date",
+            None,
+        ],
+    )
+    expected = values.to_frame().select(iso8601(pl.col("date_added"))).to_series()
+    result = iso8601_series(values)
+    assert result.name == "date_added"
+    assert result.to_list() == expected.to_list()
+    assert iso8601_series(values.head(0)).to_list() == []
+    typed = pl.Series("d", [dt.datetime(2011, 9, 30, 1, 5, 39), None])
+    assert iso8601_series(typed).to_list() == ["2011-09-30T01:05:39Z", None]

@@ -8,6 +8,7 @@ import polars as pl
 
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.sources.base import ExtractRequest, RawChunk
+from aac_etl.sources.opencart import fingerprint
 from aac_etl.sources.opencart.extract import extract_catalog
 from aac_etl.sources.opencart.normalize import normalize_chunk
 
@@ -39,3 +40,32 @@ class OpenCartSource:
     def normalize(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
         """Turn one raw chunk into the document frame (docs/ARCHITECTURE.md), one row per product x locale."""
         return normalize_chunk(raw, config)
+
+    def fingerprints(self, raw: RawChunk, config: SourceConfig) -> pl.DataFrame:
+        """Return one raw-input fingerprint per product of the chunk (pure, vectorized).
+
+        Args:
+            raw: One raw chunk as yielded by :meth:`extract`.
+            config: The source's declaration (folded into every fingerprint).
+
+        Returns:
+            Columns ``record_id`` (Utf8, equal to the normalizer's ``_record_id``) and ``fingerprint`` (UInt64),
+            one row per product of the ``product`` table. A fingerprint changes when any of the product's rows in
+            any per-product table, any lookup table, the config or the polars version
+            (:data:`aac_etl.sources.opencart.fingerprint.FINGERPRINT_SALT`) changes.
+
+        """
+        return fingerprint.fingerprints(raw, config, self.main_table)
+
+    def subset(self, raw: RawChunk, record_ids: pl.Series) -> RawChunk:
+        """Return the chunk restricted to the given products (lookup tables kept as they are).
+
+        Args:
+            raw: One raw chunk.
+            record_ids: Record ids (product ids as text, as in :meth:`fingerprints`).
+
+        Returns:
+            A chunk such that ``normalize(subset(raw, ids))`` equals ``normalize(raw)`` filtered to those products.
+
+        """
+        return fingerprint.subset(raw, record_ids)

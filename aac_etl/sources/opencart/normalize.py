@@ -37,6 +37,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -53,7 +54,7 @@ from aac_etl.lib.normalize import (
     empty_to_null,
     flatten_options,
     image_list,
-    iso8601,
+    iso8601_series,
     normalize_currency,
     normalize_whitespace,
     option_column,
@@ -73,6 +74,8 @@ GENERATED_ATTRIBUTES = frozenset({"images", "price_by_currency", "price_by_group
 """Attribute keys this normalizer fills itself; a product attribute with such a name gets ``attr_``."""
 
 _KEYS = ["product_id", "language_id"]
+_WORKERS = 3
+"""Worker threads of :func:`normalize_chunk`: the description plus two document parts at a time."""
 _STATUS_PREFERENCE = {"preorder": 0, "in_stock": 1, "out_of_stock": 2}
 
 
@@ -154,8 +157,11 @@ def _best_price(frame: pl.DataFrame, at: pl.Expr | None) -> pl.DataFrame:
 
     Best is the lowest priority number, then the lowest price.
     """
-    active = frame.filter(
-        promotion_active(pl.col("date_start"), pl.col("date_end"), at) & pl.col("price").is_not_null()
+    # Lazy, so that each date is parsed once (the parse rules share their subexpressions).
+    active = (
+        frame.lazy()
+        .filter(promotion_active(pl.col("date_start"), pl.col("date_end"), at) & pl.col("price").is_not_null())
+        .collect()
     )
     return (
         active.sort("product_id", "customer_group_id", "priority", "price")
@@ -189,7 +195,7 @@ def _seo_keywords(raw: RawChunk, config: SourceConfig, store_id: int) -> pl.Data
     return (
         seo.with_columns(normalize_whitespace(pl.col("keyword").cast(pl.Utf8)).alias("keyword"))
         .filter(pl.col("keyword").is_not_null())
-        .unique(subset=_KEYS, keep="first", maintain_order=True)
+        .filter(pl.struct(_KEYS).is_first_distinct())
         .select(*_KEYS, "keyword")
     )
 
@@ -238,11 +244,10 @@ def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
         how="vertical_relaxed",
     ).sort("_doc", "position", "tie")
     rows = rows.join(docs.select("_doc", pl.col("title").alias("alt")), on="_doc", how="left", maintain_order="left")
-    return image_list(
-        rows.select(
-            pl.col("_doc").alias("product_key"), _image_url(pl.col("image"), base).alias("url"), "alt", "position"
-        )
-    ).rename({"product_key": "_doc"})
+    urls = rows.lazy().select(
+        pl.col("_doc").alias("product_key"), _image_url(pl.col("image"), base).alias("url"), "alt", "position"
+    )
+    return image_list(urls.collect()).rename({"product_key": "_doc"})
 
 
 def _image_url(path: pl.Expr, base: str) -> pl.Expr:
@@ -368,6 +373,105 @@ def _empty_documents() -> pl.DataFrame:
     return pl.DataFrame(schema={**DOCUMENT_COLUMNS, "_record_id": pl.Utf8})
 
 
+def _document_parts(
+    raw: RawChunk,
+    config: SourceConfig,
+    joined: pl.DataFrame,
+    langs: pl.DataFrame,
+    at: pl.Expr | None,
+    *,
+    pool: ThreadPoolExecutor,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Build every document column but ``description`` from the joined product/description rows.
+
+    Args:
+        raw: The raw chunk.
+        config: The source declaration.
+        joined: Enabled products joined with their descriptions in the configured languages, with a ``_joined``
+            row index (carried through so that the cleaned descriptions can be put in document order).
+        langs: The configured languages (:func:`_languages`).
+        at: Reference time for special/discount windows (None: now).
+        pool: Worker threads for the independent parts (categories, images, options, attributes, prices).
+
+    Returns:
+        The documents by ``_doc`` (with ``_joined``, without ``description``) and the attribute columns.
+
+    """
+    store_id = _option(config, oc.OPTION_STORE_ID, oc.DEFAULT_STORE_ID)
+    group_id = _option(config, oc.OPTION_CUSTOMER_GROUP_ID, oc.DEFAULT_CUSTOMER_GROUP_ID)
+    storefront = config.storefront_url.rstrip("/")
+    image_base = storefront + oc.IMAGE_PATH
+    currency = _currency(raw, config, store_id)
+    manufacturers = _with_clean(raw["manufacturer"], "name").select("manufacturer_id", pl.col("name").alias("brand"))
+    specials = _best_price(raw["product_special"], at)
+    sale = specials.filter(pl.col("customer_group_id") == group_id).select(
+        "product_id", pl.col("price").alias("special_price")
+    )
+    docs = (
+        _with_clean(joined, "name")
+        .join(manufacturers, on="manufacturer_id", how="left")
+        .join(sale, on="product_id", how="left")
+        .join(_stock_status(raw), on="stock_status_id", how="left")
+        .join(_seo_keywords(raw, config, store_id), on=_KEYS, how="left")
+        .sort(_KEYS)
+        .with_row_index("_doc")
+    )
+
+    price = pl.col("price").cast(pl.Float64)
+    # Lazy, so that the subexpressions the rules share (stripped URLs, casts) are computed once.
+    out = (
+        docs.lazy()
+        .select(
+            "_doc",
+            "_joined",
+            *_KEYS,
+            "code",
+            "image",
+            pl.col("product_id").cast(pl.Utf8).alias("external_id"),
+            pl.col("name").alias("title"),
+            pl.coalesce(normalize_whitespace(pl.col("sku")), normalize_whitespace(pl.col("model"))).alias("sku"),
+            "brand",
+            pl.col("tag").str.split(",").list.eval(normalize_whitespace(pl.element())).alias("tags"),
+            price.alias("price"),
+            effective_sale_price(price, pl.col("special_price")).alias("sale_price"),
+            pl.lit(currency).alias("currency"),
+            _image_url(pl.col("image"), image_base).alias("image_url"),
+            pl.when(pl.col("keyword").is_not_null())
+            .then(pl.lit(storefront + "/") + pl.col("keyword"))
+            .otherwise(pl.lit(storefront + oc.PRODUCT_ROUTE) + pl.col("product_id").cast(pl.Utf8))
+            .alias("product_url"),
+            availability_from_stock(pl.col("quantity"), status=pl.col("stock_status")),
+            pl.col("quantity").clip(lower_bound=0).cast(pl.Int64).alias("stock_quantity"),
+            iso8601_series(docs.get_column("date_added")).alias("created_at"),
+            iso8601_series(docs.get_column("date_modified")).alias("updated_at"),
+            pl.col("product_id").cast(pl.Utf8).alias("_record_id"),
+        )
+        .collect()
+    )
+    # The parts only read the base columns and are independent: they are built in the worker threads.
+    categories = pool.submit(_categories, raw, out)
+    images = pool.submit(_images, raw, out, image_base)
+    options = pool.submit(_option_columns, raw, langs, out)
+    attributes = pool.submit(_attribute_columns, raw, langs, out)
+    by_currency = pool.submit(_price_by_currency, raw, out, currency)
+    by_group = pool.submit(_price_by_group, raw, specials, langs, out, at)
+    out = empty_to_null(out, ["tags"]).join(categories.result(), on="_doc", how="left")
+    out = out.join(images.result(), on="_doc", how="left")
+    attribute_cols = ["attributes.images"]
+    for wide, columns in (options.result(), attributes.result()):
+        out = out.join(wide, on="_doc", how="left")
+        attribute_cols += columns
+    for extra in (by_currency.result(), by_group.result()):
+        if extra is not None:
+            out = out.join(extra, on="_doc", how="left")
+            attribute_cols += [c for c in extra.columns if c != "_doc"]
+
+    out = apply_locale(out, "code")
+    if any(resolve_locale(code)[1] is not None for code in langs["code"].to_list()):
+        attribute_cols += ["attributes.language", "attributes.language_label"]
+    return out, attribute_cols
+
+
 def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | None = None) -> pl.DataFrame:
     """Turn one raw OpenCart chunk into the document frame.
 
@@ -381,74 +485,22 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
 
     """
     at = pl.lit(pl.Series([now])) if now is not None else None
-    store_id = _option(config, oc.OPTION_STORE_ID, oc.DEFAULT_STORE_ID)
-    group_id = _option(config, oc.OPTION_CUSTOMER_GROUP_ID, oc.DEFAULT_CUSTOMER_GROUP_ID)
-    storefront = config.storefront_url.rstrip("/")
-    image_base = storefront + oc.IMAGE_PATH
-    currency = _currency(raw, config, store_id)
     langs = _languages(raw, config)
     products = raw["product"].filter(pl.col("status") == 1)
     if products.is_empty() or langs.is_empty():
         return _empty_documents()
 
     descriptions = raw["product_description"].join(langs.select("language_id", "code"), on="language_id")
-    docs = _with_clean(_with_clean(products.join(descriptions, on="product_id", how="inner"), "name"), "description")
-    if docs.is_empty():
+    joined = products.join(descriptions, on="product_id", how="inner")
+    if joined.is_empty():
         return _empty_documents()
-    manufacturers = _with_clean(raw["manufacturer"], "name").select("manufacturer_id", pl.col("name").alias("brand"))
-    specials = _best_price(raw["product_special"], at)
-    sale = specials.filter(pl.col("customer_group_id") == group_id).select(
-        "product_id", pl.col("price").alias("special_price")
-    )
-    docs = (
-        docs.join(manufacturers, on="manufacturer_id", how="left")
-        .join(sale, on="product_id", how="left")
-        .join(_stock_status(raw), on="stock_status_id", how="left")
-        .join(_seo_keywords(raw, config, store_id), on=_KEYS, how="left")
-        .sort(_KEYS)
-        .with_row_index("_doc")
-    )
-
-    price = pl.col("price").cast(pl.Float64)
-    out = docs.select(
-        "_doc",
-        *_KEYS,
-        "code",
-        "image",
-        pl.col("product_id").cast(pl.Utf8).alias("external_id"),
-        pl.col("name").alias("title"),
-        "description",
-        pl.coalesce(normalize_whitespace(pl.col("sku")), normalize_whitespace(pl.col("model"))).alias("sku"),
-        "brand",
-        pl.col("tag").str.split(",").list.eval(normalize_whitespace(pl.element())).alias("tags"),
-        price.alias("price"),
-        effective_sale_price(price, pl.col("special_price")).alias("sale_price"),
-        pl.lit(currency).alias("currency"),
-        _image_url(pl.col("image"), image_base).alias("image_url"),
-        pl.when(pl.col("keyword").is_not_null())
-        .then(pl.lit(storefront + "/") + pl.col("keyword"))
-        .otherwise(pl.lit(storefront + oc.PRODUCT_ROUTE) + pl.col("product_id").cast(pl.Utf8))
-        .alias("product_url"),
-        availability_from_stock(pl.col("quantity"), status=pl.col("stock_status")),
-        pl.col("quantity").clip(lower_bound=0).cast(pl.Int64).alias("stock_quantity"),
-        iso8601(pl.col("date_added")).alias("created_at"),
-        iso8601(pl.col("date_modified")).alias("updated_at"),
-        pl.col("product_id").cast(pl.Utf8).alias("_record_id"),
-    )
-    out = empty_to_null(out, ["tags"]).join(_categories(raw, out), on="_doc", how="left")
-    out = out.join(_images(raw, out, image_base), on="_doc", how="left")
-    attribute_cols = ["attributes.images"]
-    for builder in (_option_columns, _attribute_columns):
-        wide, columns = builder(raw, langs, out)
-        out = out.join(wide, on="_doc", how="left")
-        attribute_cols += columns
-    for extra in (_price_by_currency(raw, out, currency), _price_by_group(raw, specials, langs, out, at)):
-        if extra is not None:
-            out = out.join(extra, on="_doc", how="left")
-            attribute_cols += [c for c in extra.columns if c != "_doc"]
-
-    out = apply_locale(out, "code")
-    if any(resolve_locale(code)[1] is not None for code in langs["code"].to_list()):
-        attribute_cols += ["attributes.language", "attributes.language_label"]
+    # Independent parts run in worker threads (polars releases the GIL, so they use every core). The description,
+    # the costliest text, is only carried through to the output: it is cleaned while the rest is built.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        description = pool.submit(_clean_text, joined.get_column("description"))
+        out, attribute_cols = _document_parts(raw, config, joined.with_row_index("_joined"), langs, at, pool=pool)
+        cleaned = description.result()
+    out = out.sort("_doc")
+    out = out.with_columns(cleaned.gather(out.get_column("_joined")).alias("description"))
     columns = [pl.col(c).cast(t) for c, t in DOCUMENT_COLUMNS.items()]
-    return out.sort("_doc").select(*columns, *attribute_cols, "_record_id")
+    return out.select(*columns, *attribute_cols, "_record_id")

@@ -17,21 +17,13 @@ from aac_etl.sources.opencart import OpenCartSource
 from aac_etl.sources.opencart.extract import COLUMNS
 from aac_etl.sources.opencart.settings import LOOKUP_TABLES, PRODUCT_TABLES
 from aac_etl.sources.opencart.tables import catalog_metadata
+from aac_etl_tests.sources.opencart.helpers import demo_config
 
 DEMO_IDS = [28, 29, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49]
 
 
 def _config(**overrides: object) -> SourceConfig:
-    values: dict[str, object] = {
-        "name": "demo_shop",
-        "platform": "opencart",
-        "dsn_env": "AAC_ETL_TEST_DSN",
-        "organization": "demo",
-        "index_slug": "products",
-        "storefront_url": "https://shop.example.com",
-    }
-    values.update(overrides)
-    return SourceConfig.model_validate(values)
+    return demo_config(**overrides)
 
 
 def test_registry_returns_opencart_source() -> None:

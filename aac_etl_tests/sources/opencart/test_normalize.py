@@ -14,22 +14,14 @@ from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.sources.base import ExtractRequest
 from aac_etl.sources.opencart import OpenCartSource
 from aac_etl.sources.opencart.normalize import DOCUMENT_COLUMNS
+from aac_etl_tests.sources.opencart.helpers import demo_config
 
 STOREFRONT = "https://shop.example.com"
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def _config(**overrides: object) -> SourceConfig:
-    values: dict[str, object] = {
-        "name": "demo_shop",
-        "platform": "opencart",
-        "dsn_env": "AAC_ETL_TEST_DSN",
-        "organization": "demo",
-        "index_slug": "products",
-        "storefront_url": STOREFRONT + "/",
-    }
-    values.update(overrides)
-    return SourceConfig.model_validate(values)
+    return demo_config(**{"storefront_url": STOREFRONT + "/", **overrides})
 
 
 def _documents(url: str, config: SourceConfig | None = None, request: ExtractRequest | None = None) -> pl.DataFrame:

@@ -1,0 +1,797 @@
+"""One sync of one source, chunk by chunk: extract -> skip unchanged -> normalize -> validate -> payloads.
+
+The stages of a chunk run one after the other, but the chunks overlap: the extract of the next chunk runs in a
+reader thread while the current one is normalized and validated, and when the alias needs a new collection, a
+:class:`~aac_etl.lib.loader.ShadowBuild` imports the payloads into it while the next chunks are made. Memory is
+bounded by a few chunks whatever the catalog size: the raw chunks go to Parquet (for replays), the payloads to
+Parquet parts the buffer stage reads back one at a time, and only bounded samples stay for the checks.
+
+Nothing here decides what a Dagster asset is: :mod:`aac_etl.defs.catalog.assets` calls :class:`SourceSync` and
+yields what it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+import polars as pl
+
+from aac_etl import settings
+from aac_etl.defs.search.assets import load_metadata
+from aac_etl.lib import staging
+from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.contract import Contract, load_contract, typesense_schema
+from aac_etl.lib.documents import to_payloads
+from aac_etl.lib.loader import LoadStats, ShadowBuild, build_in_progress, prefetch, rebuild_reason
+from aac_etl.lib.redact import redact
+from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.lib.typesense_client import TypesenseClient
+from aac_etl.lib.validate import (
+    ValidationOutcome,
+    aggregate_diagnostics,
+    circuit_breaker,
+    diagnostics,
+    infer_attribute_types,
+    summarize_outcomes,
+    validate_frame,
+)
+from aac_etl.sources.base import ExtractRequest, RawChunk, Source
+
+DELTA_OVERLAP = timedelta(minutes=5)
+QUARANTINE_SAMPLE_ROWS = 20
+GX_SAMPLE_ROWS = 5_000
+PYDANTIC_SAMPLE_ROWS = 500
+PYDANTIC_ROWS_PER_CHUNK = 100
+EXTRACT_READ_AHEAD = 2
+ENQUEUE_TRANSACTION_ROWS = 100_000
+"""Payload rows per buffer transaction: few checkpoints, yet a DuckDB transaction's memory stays bounded."""
+EMPTY_PAYLOADS = pl.DataFrame(schema={"external_id": pl.Utf8, "payload": pl.Utf8, "content_hash": pl.Utf8})
+FINGERPRINT_SCHEMA = {"record_id": pl.Utf8, "external_id": pl.Utf8, "fingerprint": pl.UInt64}
+TRANSFORM_MODULES = ("contract.py", "documents.py", "normalize.py", "text.py", "validate.py")
+"""Modules of ``aac_etl/lib`` whose code shapes the documents (folded into :func:`code_salt`)."""
+STAGES = ("extract", "fingerprint", "normalize", "validate", "payloads", "buffer")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM) in MB; 0 where /proc is not available."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return 0.0
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _rate(rows: int, seconds: float) -> float:
+    return round(rows / seconds, 1) if seconds > 0 else 0.0
+
+
+@cache
+def code_salt() -> int:
+    """Return the 64-bit salt folded into every stored fingerprint: the contract and the transform code.
+
+    Any edit of the contract file or of the code that turns raw rows into payloads (``aac_etl/sources`` and
+    :data:`TRANSFORM_MODULES`) changes the salt, so every record is normalized again after an upgrade instead of
+    keeping documents made by older code.
+    """
+    package = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256(settings.contract_path().read_bytes())
+    paths = [*sorted((package / "sources").rglob("*.py")), *(package / "lib" / name for name in TRANSFORM_MODULES)]
+    for path in paths:
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return int.from_bytes(digest.digest()[:8], "little")
+
+
+class SafetyGateError(dg.Failure):
+    """A full sync would delete more documents than the configured share allows."""
+
+
+@dataclasses.dataclass
+class StageClock:
+    """Busy seconds and rows of one stage over the whole sync."""
+
+    seconds: float = 0.0
+    rows: int = 0
+
+
+_GX_WARMUP: list[threading.Thread] = []
+
+
+def warm_up_great_expectations() -> None:
+    """Import great_expectations in a background thread (once per process) while validation goes on.
+
+    The import alone takes seconds; it is started only when a sync has new or changed documents (the only case
+    in which the suite runs), so it overlaps the validation of the remaining chunks instead of following it.
+    """
+    if _GX_WARMUP:
+        return
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # a real import error surfaces in the check itself
+            importlib.import_module("great_expectations")
+
+    thread = threading.Thread(target=work, name="gx-warmup", daemon=True)
+    _GX_WARMUP.append(thread)
+    thread.start()
+
+
+class SourceSync:
+    """State and steps of one sync run of one source (see the module docstring)."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        impl: Source,
+        store: BufferStore,
+        sync_id: str,
+        *,
+        mode: Literal["full", "delta"],
+        replay_run_id: str | None = None,
+        allow_drop: bool = False,
+        skip_unchanged: bool = True,
+        log: Any = None,
+    ) -> None:
+        """Set up a sync; nothing is read or written before :meth:`prepare`."""
+        self.source = source
+        self.impl = impl
+        self.store = store
+        self.sync_id = sync_id
+        self.mode: Literal["full", "delta"] = mode
+        self.replay_run_id = replay_run_id
+        self.allow_drop = allow_drop
+        self.skip_unchanged = skip_unchanged
+        self.log = log
+        self.alias = source.collection_alias
+        self.validated_key = dg.AssetKey([source.name, "validated"])
+        self.contract: Contract = load_contract()
+        self.since: datetime | None = None
+        self.clocks = {stage: StageClock() for stage in STAGES}
+        self.table_rows: dict[str, int] = {}
+        self.chunks = 0
+        self.extract_root: Path | None = None
+        self.payload_parts: list[Path] = []
+        self.payload_rows = 0
+        self.locales: dict[str, int] = {}
+        self.documents = 0
+        self.outcomes: list[ValidationOutcome] = []
+        self.diag_parts: list[dict[str, object]] = []
+        self.changed_total = 0
+        self.gx_sample: list[pl.DataFrame] = []
+        self.pydantic_sample: list[pl.DataFrame] = []
+        self.valid_ids: list[pl.Series] = []
+        self.stored_types: dict[str, str] = {}
+        self.locked: dict[str, str] = {}
+        self.known: pl.DataFrame | None = None
+        self.skipped_records = 0
+        self.skipped_docs: list[pl.DataFrame] = []
+        self.new_fingerprints: list[pl.DataFrame] = []
+        self.processed_records: list[pl.Series] = []
+        self.shadow: ShadowBuild | None = None
+        self.shadow_reason: str | None = None
+        self.summary: ValidationOutcome | None = None
+        self._client: TypesenseClient | None = None
+        self._gx_pool: ThreadPoolExecutor | None = None
+        self._gx_future: Future[dg.AssetCheckResult] | None = None
+        self._started = time.perf_counter()
+        self._checked_at = 0.0
+        self._buffered_at = 0.0
+        self.peaks: dict[str, float] = {}
+        """Peak RSS (MB) reached by the end of each phase: where memory goes, in the run's metadata."""
+        self._payload_root: Path | None = None
+        self._stored: pl.DataFrame | None = None
+        self._finished = False
+
+    # ------------------------------------------------------------------ setup
+
+    def _info(self, message: str, *args: object) -> None:
+        if self.log is not None:
+            self.log.info(message % args if args else message)
+
+    def _warning(self, message: str, *args: object) -> None:
+        if self.log is not None:
+            self.log.warning(message % args if args else message)
+
+    def prepare(self) -> None:
+        """Resolve the mode (a delta without an earlier success runs full), record the start, load fingerprints."""
+        name = self.source.name
+        if self.mode == "delta":
+            last = self.store.last_sync(name, status="succeeded")
+            if last is None:
+                self.mode = "full"
+                self._info("No earlier successful sync of %s: running this delta as a full sync.", name)
+            else:
+                started_at = last.started_at or datetime.now(UTC).replace(tzinfo=None)
+                self.since = started_at - DELTA_OVERLAP
+        self.store.start_sync(self.sync_id, name, self.mode)
+        self._payload_root = staging.run_dir(self.sync_id, name, "validated")
+        self.stored_types = self.store.get_attribute_types(self.alias)
+        self.locked = dict(self.stored_types)
+        if self.skip_unchanged and hasattr(self.impl, "fingerprints"):
+            self.known = self.store.source_fingerprints(name)
+
+    def open_shadow_build(self, client_factory: Callable[[], TypesenseClient], *, reindex: bool) -> None:
+        """Start building a new collection alongside the sync when a full sync finds the alias needs one.
+
+        Args:
+            client_factory: Returns a Typesense client (the resource's ``client``).
+            reindex: Build a new collection even when the current one is up to date.
+
+        """
+        if self.mode != "full":
+            return
+        try:
+            client = client_factory()
+            schema = typesense_schema(self.contract, self.alias)
+            reason, current = rebuild_reason(self.store, client, self.alias, schema, reindex=reindex)
+        except Exception as exc:
+            self._warning(
+                "Typesense is not reachable (%s): this sync only fills the buffer; the load job builds the index.",
+                redact(str(exc)),
+            )
+            return
+        if reason is None or build_in_progress(self.store.get_index_state(self.alias), current):
+            client.close()
+            return
+        self._client = client
+        self.shadow = ShadowBuild(self.store, client, self.alias, schema, current=current)
+        self.shadow.start()
+        self.shadow_reason = reason
+        self._info("%s: %s; building %s while the sync runs.", self.alias, reason, self.shadow.name)
+
+    # ------------------------------------------------------------------ chunks
+
+    def _extracted(self, dsn: str | None) -> Iterator[RawChunk]:
+        """Yield raw chunks (from the source, or from an earlier run's extract for a replay), timing the stage."""
+        clock = self.clocks["extract"]
+        main = self.impl.main_table
+        if self.replay_run_id:
+            replayed = staging.find_extract(self.replay_run_id, self.source.name)
+            self.extract_root = replayed.root
+            for raw in replayed.raw_chunks():
+                self._count(raw)
+                yield raw
+            return
+        writer = staging.PartWriter(staging.run_dir(self.sync_id, self.source.name, "extract"))
+        self.extract_root = writer.root
+        request = ExtractRequest(mode=self.mode, since=self.since, chunk_rows=settings.SYNC_CHUNK_ROWS)
+        chunks = iter(self.impl.extract(self.source, dsn, request))
+        while True:
+            started = time.perf_counter()
+            raw = next(chunks, None)
+            if raw is None:
+                clock.seconds += time.perf_counter() - started
+                return
+            writer.write_chunk(raw, main)
+            clock.seconds += time.perf_counter() - started
+            self._count(raw)
+            yield raw
+
+    def _count(self, raw: RawChunk) -> None:
+        self.chunks += 1
+        for table, frame in raw.items():
+            self.table_rows[table] = self.table_rows.get(table, 0) + frame.height
+        main = raw.get(self.impl.main_table)
+        self.clocks["extract"].rows += main.height if main is not None else 0
+
+    def process(self, dsn: str | None) -> None:
+        """Run every chunk through the stages, then summarize the validation (quarantine written here).
+
+        Args:
+            dsn: The source database's connection string (None for file sources).
+
+        """
+        self.peaks["prepared"] = peak_rss_mb()
+        for raw in prefetch(self._extracted(dsn), depth=EXTRACT_READ_AHEAD, name=f"extract-{self.source.name}"):
+            self._chunk(raw)
+        self.peaks["chunks_done"] = peak_rss_mb()
+        self.store.update_sync(self.sync_id, extracted=self.clocks["extract"].rows)
+        summary = self._summary()
+        if summary.quarantine.height:
+            self.store.add_quarantine(summary.quarantine)
+        self.store.update_sync(
+            self.sync_id, valid=self.payload_rows + self._skipped_doc_count(), quarantined=summary.invalid_rows
+        )
+
+    def _skip_unchanged(self, raw: RawChunk) -> tuple[RawChunk, pl.DataFrame | None]:
+        """Drop records whose fingerprint matches the stored one; return the rest and their fingerprints."""
+        if self.known is None:
+            return raw, None
+        clock = self.clocks["fingerprint"]
+        started = time.perf_counter()
+        fingerprint = getattr(self.impl, "fingerprints")  # noqa: B009 (optional protocol method)
+        prints: pl.DataFrame = fingerprint(raw, self.source).with_columns(
+            pl.col("fingerprint").cast(pl.UInt64) ^ pl.lit(code_salt(), dtype=pl.UInt64)
+        )
+        clock.rows += prints.height
+        same = prints.join(self.known.select("record_id", "fingerprint"), on=["record_id", "fingerprint"], how="semi")
+        if same.height:
+            same = same.unique("record_id")
+            self.skipped_docs.append(self.known.join(same.select("record_id"), on="record_id", how="semi"))
+            self.skipped_records += same.height
+            prints = prints.join(same.select("record_id"), on="record_id", how="anti")
+            raw = getattr(self.impl, "subset")(raw, prints.get_column("record_id"))  # noqa: B009
+        clock.seconds += time.perf_counter() - started
+        return raw, prints
+
+    def _chunk(self, raw: RawChunk) -> None:
+        raw, prints = self._skip_unchanged(raw)
+        if prints is not None and prints.height == 0:
+            return
+        clocks = self.clocks
+        started = time.perf_counter()
+        docs = self.impl.normalize(raw, self.source)
+        clocks["normalize"].seconds += time.perf_counter() - started
+        clocks["normalize"].rows += docs.height
+        self.documents += docs.height
+        if "locale" in docs.columns and docs.height:
+            for locale, count in docs.group_by("locale").len().iter_rows():
+                self.locales[str(locale)] = self.locales.get(str(locale), 0) + int(count)
+
+        started = time.perf_counter()
+        outcome = validate_frame(
+            docs, self.contract, source=self.source.name, sync_id=self.sync_id, locked_types=self.locked
+        )
+        valid = outcome.valid
+        if valid.height:
+            # The first batch of a fresh index (or a new attribute) locks the attribute's type; it is persisted
+            # only if this sync passes its checks.
+            for key, kind in infer_attribute_types(valid).items():
+                self.locked.setdefault(key, kind)
+            self.valid_ids.append(valid.get_column("external_id"))
+        self.diag_parts.append(diagnostics(docs, outcome))
+        self.outcomes.append(dataclasses.replace(outcome, valid=pl.DataFrame()))
+        clocks["validate"].seconds += time.perf_counter() - started
+        clocks["validate"].rows += docs.height
+
+        started = time.perf_counter()
+        payloads = to_payloads(valid) if valid.height else EMPTY_PAYLOADS
+        if payloads.height:
+            if self.shadow is not None:
+                self.shadow.feed(payloads)
+            path = self._payload_folder() / f"payload-{len(self.payload_parts):05d}.parquet"
+            payloads.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+            self.payload_parts.append(path)
+            self.payload_rows += payloads.height
+        clocks["payloads"].seconds += time.perf_counter() - started
+        clocks["payloads"].rows += payloads.height
+
+        if payloads.height:
+            changed = self._changed_ids(payloads)
+            self.changed_total += changed.len()
+            self._sample_for_checks(valid, changed)
+        if prints is not None and "_record_id" in docs.columns:
+            self._remember_fingerprints(docs, valid, prints)
+
+    def _payload_folder(self) -> Path:
+        if self._payload_root is None:
+            self._payload_root = staging.run_dir(self.sync_id, self.source.name, "validated")
+        return self._payload_root
+
+    def _changed_ids(self, payloads: pl.DataFrame) -> pl.Series:
+        """External ids of payloads the buffer does not hold live with the same content (new or changed).
+
+        The buffer's live keys are read once per sync (no payloads: two short columns per document) instead of
+        one buffer query per chunk; the enqueue makes the authoritative comparison in its own transaction.
+        """
+        if self._stored is None:
+            self._stored = self.store.live_keys(self.alias).select("external_id", "content_hash")
+        return payloads.join(self._stored, on=["external_id", "content_hash"], how="anti").get_column("external_id")
+
+    def _sample_for_checks(self, valid: pl.DataFrame, changed: pl.Series) -> None:
+        """Keep bounded samples: changed documents for Great Expectations, any valid ones for pydantic."""
+        have = sum(frame.height for frame in self.pydantic_sample)
+        if have < PYDANTIC_SAMPLE_ROWS:
+            self.pydantic_sample.append(valid.head(min(PYDANTIC_ROWS_PER_CHUNK, PYDANTIC_SAMPLE_ROWS - have)))
+        if changed.len() == 0 or self._gx_future is not None:
+            return
+        room = GX_SAMPLE_ROWS - sum(frame.height for frame in self.gx_sample)
+        if room <= 0:
+            return
+        self.gx_sample.append(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room))
+        if self.shadow is not None:
+            # Typesense is the bottleneck of a streaming build and needs a core: the suite (seconds of import,
+            # single-threaded) runs after the last chunk, while the sync waits for the import anyway.
+            return
+        warm_up_great_expectations()
+        if room - self.gx_sample[-1].height <= 0:
+            self._start_gx()
+
+    def _start_gx(self) -> None:
+        """Run the suite on the sample in a thread, overlapping the chunks still to come."""
+        if self._gx_future is not None or not self.gx_sample:
+            return
+        sample = pl.concat(self.gx_sample, how="diagonal_relaxed")
+        self._gx_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-suite")
+        self._gx_future = self._gx_pool.submit(self._great_expectations_check, sample)
+
+    def _remember_fingerprints(self, docs: pl.DataFrame, valid: pl.DataFrame, prints: pl.DataFrame) -> None:
+        """Keep the fingerprints of records whose every document passed (the others are processed again)."""
+        status = docs.select(
+            pl.col("_record_id").alias("record_id"),
+            pl.col("external_id"),
+            pl.col("external_id").is_in(valid.get_column("external_id").implode()).fill_null(False).alias("ok"),
+        )
+        failing = status.filter(~pl.col("ok")).select("record_id").unique()
+        kept = status.join(failing, on="record_id", how="anti").join(prints, on="record_id", how="inner")
+        self.new_fingerprints.append(kept.select(FINGERPRINT_SCHEMA.keys()).cast(FINGERPRINT_SCHEMA))  # type: ignore[arg-type]
+        self.processed_records.append(prints.get_column("record_id"))
+
+    def _skipped_doc_count(self) -> int:
+        return sum(frame.height for frame in self.skipped_docs)
+
+    # ------------------------------------------------------------------ results
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+    def extract_result(self) -> dg.MaterializeResult:
+        """Materialization of the extract asset."""
+        clock = self.clocks["extract"]
+        records = clock.rows
+        return dg.MaterializeResult(
+            asset_key=[self.source.name, "extract"],
+            metadata={
+                "mode": self.mode,
+                "records": dg.MetadataValue.int(records),
+                "chunks": dg.MetadataValue.int(self.chunks),
+                "seconds": dg.MetadataValue.float(round(clock.seconds, 3)),
+                "records_per_second": dg.MetadataValue.float(_rate(records, clock.seconds)),
+                "unchanged_records_skipped": dg.MetadataValue.int(self.skipped_records),
+                "fingerprint_seconds": dg.MetadataValue.float(round(self.clocks["fingerprint"].seconds, 3)),
+                "replay_of": self.replay_run_id or "",
+                "path": dg.MetadataValue.path(str(self.extract_root or "")),
+                **{f"rows_{t}": dg.MetadataValue.int(n) for t, n in sorted(self.table_rows.items())},
+            },
+        )
+
+    def normalized_result(self) -> dg.MaterializeResult:
+        """Materialization of the normalized asset (documents made by this run; skipped records excluded)."""
+        clock = self.clocks["normalize"]
+        return dg.MaterializeResult(
+            asset_key=[self.source.name, "normalized"],
+            metadata={
+                "documents": dg.MetadataValue.int(self.documents),
+                "documents_unchanged_skipped": dg.MetadataValue.int(self._skipped_doc_count()),
+                "seconds": dg.MetadataValue.float(round(clock.seconds, 3)),
+                "rows_per_second": dg.MetadataValue.float(_rate(clock.rows, clock.seconds)),
+                **{f"documents_{loc}": dg.MetadataValue.int(n) for loc, n in sorted(self.locales.items())},
+            },
+        )
+
+    def validated_result(self) -> dg.MaterializeResult:
+        """Materialization of the validated asset."""
+        summary = self._summary()
+        report = aggregate_diagnostics(self.diag_parts)
+        validate, payloads = self.clocks["validate"], self.clocks["payloads"]
+        both = validate.seconds + payloads.seconds
+        return dg.MaterializeResult(
+            asset_key=self.validated_key,
+            metadata={
+                "records_in": dg.MetadataValue.int(summary.input_rows),
+                "valid": dg.MetadataValue.int(self.payload_rows + self._skipped_doc_count()),
+                "valid_unchanged_skipped": dg.MetadataValue.int(self._skipped_doc_count()),
+                "quarantined": dg.MetadataValue.int(summary.invalid_rows),
+                "invalid_share": dg.MetadataValue.float(round(summary.invalid_share, 6)),
+                "new_or_changed": dg.MetadataValue.int(self.changed_total),
+                "duplicates": dg.MetadataValue.int(int(report["duplicates"])),
+                "seconds": dg.MetadataValue.float(round(both, 3)),
+                "rows_per_second": dg.MetadataValue.float(_rate(validate.rows, both)),
+                "contract_rows": dg.MetadataValue.int(validate.rows),
+                "contract_seconds": dg.MetadataValue.float(round(validate.seconds, 3)),
+                "payload_rows": dg.MetadataValue.int(payloads.rows),
+                "payload_seconds": dg.MetadataValue.float(round(payloads.seconds, 3)),
+                **{f"rule_{r}": dg.MetadataValue.int(n) for r, n in sorted(summary.rule_counts.items())},
+                **{f"locale_{loc}": dg.MetadataValue.int(int(n)) for loc, n in sorted(dict(report["locales"]).items())},
+                "diagnostics": dg.MetadataValue.md(str(report["markdown"])),
+            },
+        )
+
+    def _summary(self) -> ValidationOutcome:
+        """All chunks' outcomes merged; documents of records skipped as unchanged count as valid input.
+
+        They passed the contract when they were made and nothing about them changed, so the circuit breaker's
+        share is over the whole catalog, not over the few records that were normalized again.
+        """
+        if self.summary is None:
+            merged = summarize_outcomes(self.outcomes)
+            self.summary = dataclasses.replace(merged, input_rows=merged.input_rows + self._skipped_doc_count())
+        return self.summary
+
+    def check_results(self) -> list[dg.AssetCheckResult]:
+        """Evaluate the three blocking checks of the validated asset; persist attribute types when all pass."""
+        summary = self._summary()
+        breaker = circuit_breaker(summary, self.source.max_invalid_share)
+        results = [
+            dg.AssetCheckResult(
+                asset_key=self.validated_key,
+                check_name="contract_invalid_share",
+                passed=breaker is None,
+                description=breaker,
+                metadata={
+                    "invalid_share": dg.MetadataValue.float(round(summary.invalid_share, 6)),
+                    "max_invalid_share": dg.MetadataValue.float(self.source.max_invalid_share),
+                    "quarantined": dg.MetadataValue.int(summary.invalid_rows),
+                    "sample": dg.MetadataValue.md(quarantine_sample_markdown(summary.quarantine)),
+                },
+            )
+        ]
+        self._start_gx()
+        if self._gx_future is not None:
+            results.append(self._gx_future.result())
+            if self._gx_pool is not None:
+                self._gx_pool.shutdown()
+        else:
+            results.append(self._great_expectations_check(None))
+        results.append(self._pydantic_check())
+        self._checked_at = self._elapsed()
+        self.peaks["checked"] = peak_rss_mb()
+        if all(result.passed for result in results):
+            new_types = {k: v for k, v in self.locked.items() if k not in self.stored_types}
+            if new_types:
+                self.store.lock_attribute_types(self.alias, new_types)
+            if self.valid_ids:
+                # Records that pass now (fixed at the source) leave quarantine.
+                self.store.clear_quarantine(self.source.name, pl.concat(self.valid_ids))
+        return results
+
+    def _great_expectations_check(self, sample: pl.DataFrame | None) -> dg.AssetCheckResult:
+        """Run the GX suite on a sample of the new or changed documents: only they can change the index."""
+        if sample is None or sample.height == 0:
+            return dg.AssetCheckResult(
+                asset_key=self.validated_key,
+                check_name="great_expectations_suite",
+                passed=True,
+                description="No new or changed documents: nothing new reaches the index, the suite had nothing to "
+                "check.",
+                metadata={"rows_evaluated": dg.MetadataValue.int(0)},
+            )
+        from aac_etl.lib.contract import run_expectation_suite
+
+        result = run_expectation_suite(sample, self.contract, max_rows=GX_SAMPLE_ROWS)
+        failures = [str(r.get("expectation", r)) for r in result.results if not r.get("success", False)]
+        return dg.AssetCheckResult(
+            asset_key=self.validated_key,
+            check_name="great_expectations_suite",
+            passed=result.success,
+            description="; ".join(failures[:10]) or None,
+            metadata={
+                "suite": result.suite_name,
+                "expectations_evaluated": dg.MetadataValue.int(len(result.results)),
+                "failed_expectations": dg.MetadataValue.int(len(failures)),
+                "rows_evaluated": dg.MetadataValue.int(result.evaluated_rows),
+            },
+        )
+
+    def _pydantic_check(self) -> dg.AssetCheckResult:
+        from aac_etl.lib.contract import validate_sample_with_model
+
+        frames = [frame for frame in self.pydantic_sample if frame.height]
+        sample = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        errors, checked = (
+            validate_sample_with_model(sample, self.contract, sample_size=PYDANTIC_SAMPLE_ROWS)
+            if sample is not None
+            else ([], 0)
+        )
+        return dg.AssetCheckResult(
+            asset_key=self.validated_key,
+            check_name="pydantic_model_sample",
+            passed=not errors,
+            description="; ".join(errors[:10]) or None,
+            metadata={
+                "documents_checked": dg.MetadataValue.int(checked),
+                "errors": dg.MetadataValue.int(len(errors)),
+            },
+        )
+
+    # ------------------------------------------------------------------ buffer and index
+
+    def enqueue(self) -> dict[str, Any]:
+        """Safety gate, then enqueue every payload part and (full syncs) turn missing documents into deletes.
+
+        Returns:
+            Metadata of the search_buffer materialization.
+
+        Raises:
+            SafetyGateError: A full sync would delete more than ``max_drop_share`` of the source's documents.
+
+        """
+        clock = self.clocks["buffer"]
+        started = time.perf_counter()
+        seen = [*(frame.get_column("external_id") for frame in self.skipped_docs)]
+        if self.summary is not None and self.summary.quarantine.height:
+            # A record in quarantine is still in the source: keep its last good version, do not delete it.
+            seen.append(self.summary.quarantine.get_column("external_id").drop_nulls().unique())
+        valid_docs = self.payload_rows + self._skipped_doc_count()
+        result = enqueue_parts(
+            self.store,
+            self.source,
+            self.payload_parts,
+            self.sync_id,
+            mode=self.mode,
+            valid_docs=valid_docs,
+            seen=seen,
+            allow_drop=self.allow_drop,
+        )
+        clock.seconds += time.perf_counter() - started
+        clock.rows += self.payload_rows
+        self._buffered = result
+        self._buffered_at = self._elapsed()
+        self.peaks["buffered"] = peak_rss_mb()
+        return {
+            "mode": self.mode,
+            "documents": dg.MetadataValue.int(valid_docs),
+            "enqueued_upserts": dg.MetadataValue.int(result["upserted"]),
+            "enqueued_deletes": dg.MetadataValue.int(result["deleted"]),
+            "unchanged": dg.MetadataValue.int(result["unchanged"] + self._skipped_doc_count()),
+            "unchanged_records_skipped": dg.MetadataValue.int(self.skipped_records),
+            "live_before": dg.MetadataValue.int(result["live_before"]),
+            "seconds": dg.MetadataValue.float(round(clock.seconds, 3)),
+            "rows_per_second": dg.MetadataValue.float(_rate(self.payload_rows, clock.seconds)),
+            "collection_alias": self.alias,
+            "sync_seconds": dg.MetadataValue.float(round(self._elapsed(), 3)),
+            **{f"peak_rss_mb_{phase}": dg.MetadataValue.float(mb) for phase, mb in self.peaks.items()},
+        }
+
+    def finish_shadow_build(self) -> dict[str, Any] | None:
+        """Complete the collection built alongside the sync; return the metadata of its materialization."""
+        if self.shadow is None:
+            return None
+        started = time.perf_counter()
+        stats: LoadStats = self.shadow.finish()
+        seconds = time.perf_counter() - started
+        documents = 0
+        with contextlib.suppress(Exception):
+            documents = self._client.count(self.alias) if self._client is not None else 0
+        self._close_client()
+        elapsed = self._elapsed()
+        return {
+            **load_metadata(stats, documents, elapsed),
+            "reason": self.shadow_reason or "",
+            "built_by_sync": self.sync_id,
+            "finish_seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "sync_waited_for_import_seconds": dg.MetadataValue.float(round(self.shadow.feed_wait_seconds, 3)),
+            "finish_waited_for_import_seconds": dg.MetadataValue.float(round(self.shadow.finish_wait_seconds, 3)),
+            "checks_passed_at_seconds": dg.MetadataValue.float(round(self._checked_at, 3)),
+            "buffer_written_at_seconds": dg.MetadataValue.float(round(self._buffered_at, 3)),
+            "peak_rss_mb": dg.MetadataValue.float(peak_rss_mb()),
+        }
+
+    def finish(self) -> None:
+        """Record the fingerprints of this sync, mark it succeeded and free the run's intermediate files."""
+        name = self.source.name
+        if self.known is not None:
+            fresh = [frame for frame in (*self.skipped_docs, *self.new_fingerprints) if frame.height]
+            rows = pl.concat(fresh) if fresh else pl.DataFrame(schema=FINGERPRINT_SCHEMA)
+            if self.mode == "full":
+                self.store.replace_source_fingerprints(name, rows)
+            elif self.processed_records:
+                new = pl.concat(self.new_fingerprints) if self.new_fingerprints else rows.clear()
+                self.store.upsert_source_fingerprints(name, pl.concat(self.processed_records), new)
+        result = getattr(self, "_buffered", {"upserted": 0, "deleted": 0, "unchanged": 0})
+        self.store.finish_sync(
+            self.sync_id,
+            "succeeded",
+            upserted=result["upserted"],
+            deleted=result["deleted"],
+            unchanged=result["unchanged"] + self._skipped_doc_count(),
+        )
+        self._finished = True
+        staging.prune_runs(name, current_run_id=self.sync_id)
+
+    def abort(self, error: BaseException | str) -> None:
+        """Drop a collection being built, record the sync as failed (redacted) and stop background work."""
+        if self.shadow is not None:
+            self.shadow.abort()
+        self._close_client()
+        if self._gx_pool is not None:
+            self._gx_pool.shutdown(wait=False, cancel_futures=True)
+        if not self._finished:
+            self.store.finish_sync(self.sync_id, "failed", error=redact(str(error)))
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Busy seconds per stage (extract runs in its own thread and overlaps the others)."""
+        return {stage: round(clock.seconds, 3) for stage, clock in self.clocks.items()}
+
+
+def quarantine_sample_markdown(quarantine: pl.DataFrame, rows: int = QUARANTINE_SAMPLE_ROWS) -> str:
+    """Render the first quarantined rows as a markdown table for the Dagster UI."""
+    if quarantine.height == 0:
+        return "no quarantined records"
+    columns = ["external_id", "field", "rule", "value", "message"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in quarantine.select(columns).head(rows).iter_rows():
+        cells = [str(v if v is not None else "").replace("|", "\\|").replace("\n", " ")[:160] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def enqueue_parts(
+    store: BufferStore,
+    source: SourceConfig,
+    parts: list[Path],
+    sync_id: str,
+    *,
+    mode: Literal["full", "delta"],
+    valid_docs: int,
+    seen: list[pl.Series],
+    allow_drop: bool,
+) -> dict[str, int]:
+    """Enqueue payload parts into the buffer (pure of Dagster except for the failure type).
+
+    The safety gate runs before anything is written: a full sync whose document count drops by more than
+    ``source.max_drop_share`` against what the buffer holds live for this source fails and enqueues nothing.
+
+    Args:
+        store: Buffer store.
+        source: Source declaration (alias, organization, drop limit).
+        parts: Payload Parquet files (external_id, payload, content_hash).
+        sync_id: The run id.
+        mode: ``full`` turns live documents of the source that were not seen into deletes.
+        valid_docs: Valid documents of the sync (enqueued or skipped as unchanged), for the gate.
+        seen: External ids that are still in the source but not in ``parts`` (skipped unchanged, quarantined).
+        allow_drop: Skip the safety gate (an operator's explicit decision).
+
+    Returns:
+        Counts: upserted, unchanged, deleted, live_before.
+
+    """
+    alias = source.collection_alias
+    live_before = store.count_live(alias, source.name)
+    if mode == "full" and not allow_drop and live_before > 0:
+        dropped = 1 - valid_docs / live_before
+        if dropped > source.max_drop_share:
+            raise SafetyGateError(
+                description=(
+                    f"Safety gate: full sync of {source.name!r} has {valid_docs} valid documents against "
+                    f"{live_before} live in {alias!r} (a {dropped:.0%} drop, limit {source.max_drop_share:.0%}). "
+                    "Nothing was enqueued and no document was deleted. If the drop is intended, re-run with "
+                    "allow_drop (CLI: --allow-drop)."
+                ),
+                metadata={"valid": valid_docs, "live_before": live_before, "drop_share": round(dropped, 4)},
+            )
+    groups: list[list[Path]] = [[]]
+    rows = 0
+    for part in parts:
+        if rows >= ENQUEUE_TRANSACTION_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(part)
+        rows += pl.scan_parquet(part).select(pl.len()).collect().item()
+    upserted = unchanged = deleted = 0
+    enqueued: list[pl.Series] = []
+    for number, group in enumerate(groups, start=1):
+        last = number == len(groups)
+        stats, gone = store.enqueue_many(
+            alias,
+            source.organization,
+            source.name,
+            sync_id,
+            lambda group=group: (pl.read_parquet(part) for part in group),
+            # The deletes go with the last transaction, which sees every id enqueued before it as seen.
+            full_sync=mode == "full" and last,
+            also_seen=pl.concat([*seen, *enqueued]) if last and (seen or enqueued) else (),
+        )
+        if not last:
+            enqueued.extend(pl.read_parquet(part, columns=["external_id"]).to_series() for part in group)
+        upserted, unchanged, deleted = upserted + stats.upserted, unchanged + stats.unchanged, deleted + gone
+    return {"upserted": upserted, "unchanged": unchanged, "deleted": deleted, "live_before": live_before}
