@@ -361,7 +361,10 @@ class SourceSync:
         payloads = to_payloads(valid) if valid.height else EMPTY_PAYLOADS
         if payloads.height:
             if self.shadow is not None:
+                # Not timed as payload work: waiting here is Typesense's back-pressure (see the build's metadata).
+                clocks["payloads"].seconds += time.perf_counter() - started
                 self.shadow.feed(payloads)
+                started = time.perf_counter()
             path = self._payload_folder() / f"payload-{len(self.payload_parts):05d}.parquet"
             payloads.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
             self.payload_parts.append(path)
@@ -402,10 +405,8 @@ class SourceSync:
         if room <= 0:
             return
         self.gx_sample.append(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room))
-        if self.shadow is not None:
-            # Typesense is the bottleneck of a streaming build and needs a core: the suite (seconds of import,
-            # single-threaded) runs after the last chunk, while the sync waits for the import anyway.
-            return
+        # Started as soon as the sample is full: during a streaming build the sync mostly waits for Typesense,
+        # so the suite's seconds of import and run overlap that wait instead of following the last chunk.
         warm_up_great_expectations()
         if room - self.gx_sample[-1].height <= 0:
             self._start_gx()
