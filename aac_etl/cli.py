@@ -206,12 +206,6 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     return redact("\n".join(lines) or "run failed (see the Dagster UI)")
 
 
-def _materialization_metadata(result: dg.ExecuteInProcessResult, *key: str) -> dict[str, Any]:
-    from aac_etl.defs.runs import materialization_metadata
-
-    return materialization_metadata(result, *key)
-
-
 def sync_sources(
     sources: list[SourceConfig],
     *,
@@ -224,6 +218,7 @@ def sync_sources(
     """Sync sources one after the other, then load their aliases; return True when every run succeeded."""
     from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
     from aac_etl.defs.location import build_definitions
+    from aac_etl.defs.runs import materialization_metadata
 
     defs = build_definitions(_sources())
     ok = True
@@ -235,13 +230,13 @@ def sync_sources(
         )
         result = run_job(defs, sync_job_name(source.name), config, f"sync {source.name} ({mode})")
         if result.success:
-            meta = _materialization_metadata(result, source.name, "search_buffer")
+            meta = materialization_metadata(result, source.name, "search_buffer")
             console.print(
                 f"[green]✓[/] {source.name}: {meta.get('documents', 0)} documents, "
                 f"{meta.get('enqueued_upserts', 0)} to upsert, {meta.get('enqueued_deletes', 0)} to delete, "
                 f"{meta.get('unchanged', 0)} unchanged  [dim](run {result.run_id})[/]"
             )
-            built = _materialization_metadata(result, "typesense", source.collection_alias)
+            built = materialization_metadata(result, "typesense", source.collection_alias)
             if built:
                 console.print(
                     f"[green]✓[/] {source.collection_alias}: new collection {built.get('collection')} built during "
@@ -262,6 +257,7 @@ def sync_sources(
 
 def load_alias_now(defs: dg.Definitions, alias: str, *, reindex: bool = False) -> bool:
     """Run the load job of an alias now (what the sensor would launch)."""
+    from aac_etl.defs.runs import materialization_metadata
     from aac_etl.defs.search.assets import load_job_name
 
     config = {"ops": {f"typesense__{alias}": {"config": {"reindex": reindex}}}}
@@ -269,7 +265,7 @@ def load_alias_now(defs: dg.Definitions, alias: str, *, reindex: bool = False) -
     if not result.success:
         console.print(f"[red]✗ load {alias} failed[/] [dim](run {result.run_id})[/]\n{_failure_text(result)}")
         return False
-    meta = _materialization_metadata(result, "typesense", alias)
+    meta = materialization_metadata(result, "typesense", alias)
     console.print(
         f"[green]✓[/] {alias}: sent {meta.get('documents_sent', 0)}, deleted {meta.get('deleted', 0)}, "
         f"failed {meta.get('failed', 0)}; {meta.get('documents_in_collection', 0)} documents searchable "

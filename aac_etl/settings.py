@@ -23,8 +23,6 @@ CONTRACT_FILE_NAME = "sync_product_input.odcs.yaml"
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de", "es", "fr", "ru")
 DEFAULT_LOCALE = "en"
 CHUNK_ROWS = 50_000
-SYNC_NICENESS = 10
-"""CPU nice value a full sync takes while it builds a collection (Typesense indexing is then the critical path)."""
 SYNC_CHUNK_ROWS = 10_000
 """Products per chunk of a sync: small enough that the first documents reach Typesense within seconds."""
 IMPORT_BATCH_SIZE = 1_000

@@ -225,7 +225,6 @@ def _instrument() -> Timers:
     timers.wrap(BufferStore, "count_live", "buffer_count_live")
     timers.wrap(BufferStore, "clear_quarantine", "buffer_clear_quarantine")
     timers.wrap(BufferStore, "live_keys", "buffer_live_keys")
-    timers.wrap(BufferStore, "changed_external_ids", "buffer_changed_ids")
     timers.wrap(BufferStore, "source_fingerprints", "buffer_read_fingerprints")
     timers.wrap(BufferStore, "replace_source_fingerprints", "buffer_write_fingerprints")
     timers.wrap(pipeline, "to_payloads", "to_payloads")
@@ -233,12 +232,6 @@ def _instrument() -> Timers:
     timers.wrap(contract, "run_expectation_suite", "gx_suite")
     timers.wrap(contract, "validate_sample_with_model", "pydantic_sample")
     return timers
-
-
-def _metadata(result: Any, *key: str) -> dict[str, Any]:
-    from aac_etl.defs.runs import materialization_metadata
-
-    return materialization_metadata(result, *key)
 
 
 def _step_timings(instance: Any, run_id: str) -> dict[str, float]:
@@ -324,6 +317,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
 
     from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
     from aac_etl.defs.location import build_definitions
+    from aac_etl.defs.runs import materialization_metadata
     from aac_etl.defs.search.assets import load_job_name
     from aac_etl.lib.typesense_client import TypesenseClient
 
@@ -349,9 +343,9 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
     with TypesenseClient(url, api_key) as client:
         searchable = client.count(alias)
         collection = client.get_alias(alias)
-    metas = {asset: _metadata(sync, SOURCE_NAME, asset) for asset in ASSETS}
-    metas["built"] = _metadata(sync, "typesense", alias)
-    metas["load"] = _metadata(load, "typesense", alias)
+    metas = {asset: materialization_metadata(sync, SOURCE_NAME, asset) for asset in ASSETS}
+    metas["built"] = materialization_metadata(sync, "typesense", alias)
+    metas["load"] = materialization_metadata(load, "typesense", alias)
     steps = {**_step_timings(instance, sync.run_id), **_step_timings(instance, load.run_id)}
     buffer_meta = metas["search_buffer"]
     built_meta, load_meta = metas["built"], metas["load"]
@@ -404,17 +398,10 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> float:
-    """Peak RSS of THIS process's address space (VmHWM).
+    """Peak RSS of this process (VmHWM, see :func:`aac_etl.lib.process.peak_rss_mb`), else ``ru_maxrss``."""
+    from aac_etl.lib.process import peak_rss_mb
 
-    ``ru_maxrss`` is inherited across fork and kept across execve on Linux, so a spawned child would report the
-    parent's high-water mark (the parent holds the whole ceiling document set); VmHWM starts afresh at exec.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak_rss_mb() or _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _in_child(func: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

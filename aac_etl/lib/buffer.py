@@ -760,15 +760,7 @@ class BufferStore:
             deleted = 0
             if full_sync:
                 every = pl.DataFrame({"external_id": pl.concat(seen)}).unique()
-                live = tx.frame(
-                    "SELECT external_id FROM search_ingest_buffer "
-                    "WHERE collection_alias = :alias AND source = :source AND op = 'upsert'",
-                    {"alias": alias, "source": source},
-                    {"external_id": pl.Utf8()},
-                )
-                deleted = self._turn_into_deletes(
-                    tx, alias, sync_id, now, live.join(every, on="external_id", how="anti")
-                )
+                deleted = self._delete_unseen(tx, every, alias=alias, source=source, sync_id=sync_id, now=now)
             return EnqueueStats(upserted=upserted, unchanged=unchanged), deleted
 
         return self._run(work)
@@ -834,24 +826,6 @@ class BufferStore:
             | (pl.col("op") == "delete").fill_null(False)
         )
 
-    def changed_external_ids(self, alias: str, docs: pl.DataFrame) -> pl.Series:
-        """Return the external ids that :meth:`enqueue` would write (read-only; nothing is changed).
-
-        Args:
-            alias: Collection alias.
-            docs: Frame with ``external_id`` and ``content_hash``.
-
-        Returns:
-            The ids of new or changed documents (or documents whose buffer row is a delete).
-
-        """
-        incoming = docs.select(pl.col("external_id").cast(pl.Utf8), pl.col("content_hash").cast(pl.Utf8)).filter(
-            pl.col("external_id").is_not_null()
-        )
-        if incoming.height == 0:
-            return pl.Series("external_id", [], dtype=pl.Utf8)
-        return self._run(lambda tx: self._changed(tx, alias, incoming).get_column("external_id"))
-
     def mark_missing_as_deleted(
         self, alias: str, source: str, sync_id: str | None, seen_external_ids: pl.Series | Sequence[str]
     ) -> int:
@@ -871,16 +845,19 @@ class BufferStore:
         seen = pl.DataFrame({"external_id": pl.Series(seen_external_ids, dtype=pl.Utf8)}).unique()
         now = _utcnow()
 
-        def work(tx: _Tx) -> int:
-            live = tx.frame(
-                "SELECT external_id FROM search_ingest_buffer "
-                "WHERE collection_alias = :alias AND source = :source AND op = 'upsert'",
-                {"alias": alias, "source": source},
-                {"external_id": pl.Utf8()},
-            )
-            return self._turn_into_deletes(tx, alias, sync_id, now, live.join(seen, on="external_id", how="anti"))
+        return self._run(lambda tx: self._delete_unseen(tx, seen, alias=alias, source=source, sync_id=sync_id, now=now))
 
-        return self._run(work)
+    def _delete_unseen(
+        self, tx: _Tx, seen: pl.DataFrame, *, alias: str, source: str, sync_id: str | None, now: datetime
+    ) -> int:
+        """Turn live rows of ``source`` whose external id is not in ``seen`` into pending deletes."""
+        live = tx.frame(
+            "SELECT external_id FROM search_ingest_buffer "
+            "WHERE collection_alias = :alias AND source = :source AND op = 'upsert'",
+            {"alias": alias, "source": source},
+            {"external_id": pl.Utf8()},
+        )
+        return self._turn_into_deletes(tx, alias, sync_id, now, live.join(seen, on="external_id", how="anti"))
 
     def _turn_into_deletes(self, tx: _Tx, alias: str, sync_id: str | None, now: datetime, rows: pl.DataFrame) -> int:
         """Turn live upsert rows (``rows[external_id]``) into pending deletes with new ids; return how many."""

@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,6 +188,35 @@ def prefetch(pages: Iterator[T], depth: int = PREFETCH_PAGES, *, name: str = "bu
         thread.join(timeout=10)
 
 
+def _import_pipelined(
+    client: TypesenseClient, collection: str, frames: Iterable[pl.DataFrame], batch_size: int
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Import upsert rows request by request, keeping ``IMPORTS_IN_FLIGHT`` requests in flight.
+
+    Typesense indexes one request while the next is parsed, so two in flight keep it busy.
+
+    Args:
+        client: Typesense client.
+        collection: Target collection.
+        frames: Upsert rows (``external_id``, ``payload``, ``content_hash``, ``op``), sliced into requests of
+            ``batch_size``; consumed lazily, as requests complete.
+        batch_size: Documents per request.
+
+    Yields:
+        ``(successes, failures)`` of each request, in order (see :func:`_import`).
+
+    """
+    in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
+    with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="import") as pool:
+        for frame in frames:
+            for chunk in _slices(frame, batch_size):
+                while len(in_flight) >= IMPORTS_IN_FLIGHT:
+                    yield in_flight.popleft().result()
+                in_flight.append(pool.submit(_import, client, collection, chunk, batch_size))
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
 def _page_size(batch_size: int) -> int:
     return max(batch_size, READ_PAGE_MIN_ROWS)
 
@@ -263,28 +292,20 @@ def _rebuild(
     n_ok = 0
     failed: list[pl.DataFrame] = []
     max_id_sent = 0
-    in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
 
-    def settle(future: Future[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
-        nonlocal n_ok
-        ok, bad = future.result()
-        n_ok += ok.height
-        failed.append(bad)
-        if progress is not None:
-            progress(ok.height + bad.height)
+    def pages() -> Iterator[pl.DataFrame]:
+        nonlocal max_id_sent
+        for page in prefetch(store.all_live_documents(alias, _page_size(batch_size))):
+            if page.height:
+                max_id_sent = max(max_id_sent, int(page.get_column("id").max()))  # type: ignore[arg-type]
+            yield page
 
     try:
-        # Typesense indexes one request while the next is parsed: two requests in flight keep it busy.
-        with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="import") as pool:
-            for page in prefetch(store.all_live_documents(alias, _page_size(batch_size))):
-                for chunk in _slices(page, batch_size):
-                    while len(in_flight) >= IMPORTS_IN_FLIGHT:
-                        settle(in_flight.popleft())
-                    in_flight.append(pool.submit(_import, client, name, chunk, batch_size))
-                if page.height:
-                    max_id_sent = max(max_id_sent, int(page.get_column("id").max()))  # type: ignore[arg-type]
-            while in_flight:
-                settle(in_flight.popleft())
+        for ok, bad in _import_pipelined(client, name, pages(), batch_size):
+            n_ok += ok.height
+            failed.append(bad)
+            if progress is not None:
+                progress(ok.height + bad.height)
         n_bad = sum(frame.height for frame in failed)
         if n_bad and n_bad > max_failed_share * (n_ok + n_bad):
             first = pl.concat(failed).get_column("error").head(1).to_list()
@@ -547,33 +568,22 @@ class ShadowBuild:
                 self._error
             )
 
-    def _importer(self) -> None:
-        in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
-
-        def settle(future: Future[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
-            ok, bad = future.result()
+    def _record(self, results: Iterable[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
+        for ok, bad in results:
             self._ok.append(ok.select("external_id", "content_hash"))  # bounded: two short columns per document
             self._bad.append(bad)
 
+    def _importer(self) -> None:
+        def queued() -> Iterator[pl.DataFrame]:
+            while (rows := self._queue.get()) is not None:
+                yield rows
+                # Heartbeat: a load launched meanwhile sees a live build and leaves the alias alone.
+                self.store.set_index_state(self.alias, self.name, self.hash, STREAMING)
+
         try:
-            with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="shadow") as pool:
-                while True:
-                    rows = self._queue.get()
-                    if rows is None:
-                        break
-                    for chunk in _slices(rows, self.batch_size):
-                        while len(in_flight) >= IMPORTS_IN_FLIGHT:
-                            settle(in_flight.popleft())
-                        in_flight.append(pool.submit(_import, self.client, self.name, chunk, self.batch_size))
-                    # Heartbeat: a load launched meanwhile sees a live build and leaves the alias alone.
-                    self.store.set_index_state(self.alias, self.name, self.hash, STREAMING)
-                while in_flight:
-                    settle(in_flight.popleft())
+            self._record(_import_pipelined(self.client, self.name, queued(), self.batch_size))
         except BaseException as exc:  # handed to the sync thread
             self._error = exc
-            while in_flight:
-                with contextlib.suppress(BaseException):
-                    in_flight.popleft().result()
             with contextlib.suppress(queue.Empty):
                 while self._queue.get_nowait() is not None:
                     pass
@@ -609,23 +619,18 @@ class ShadowBuild:
             self._join()
             self.finish_wait_seconds = time.perf_counter() - started
             self._raise_importer_error()
-            results = [frame.select("external_id", "content_hash") for frame in (*self._ok, *self._bad)]
-            sent = pl.concat(results) if results else None
+            keys = pl.DataFrame(schema={"external_id": pl.Utf8, "content_hash": pl.Utf8})
+            sent = pl.concat([keys, *(frame.select(keys.columns) for frame in (*self._ok, *self._bad))])
             live = self.store.live_keys(self.alias)
             max_id = int(live.get_column("id").max()) if live.height else None  # type: ignore[arg-type]
-            missing = live if sent is None else live.join(sent, on=["external_id", "content_hash"], how="anti")
+            missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
             if missing.height:
                 self._import_remainder(missing)
-            if sent is not None:
-                # Streamed documents the buffer does not hold live (nothing should, but never leave an orphan).
-                orphans = sent.join(live, on="external_id", how="anti").get_column("external_id")
-                for offset in range(0, orphans.len(), self.batch_size):
-                    self.client.delete_documents(self.name, orphans.slice(offset, self.batch_size).to_list())
-            ok = (
-                pl.concat(self._ok)
-                if self._ok
-                else pl.DataFrame(schema={"external_id": pl.Utf8, "content_hash": pl.Utf8})
-            )
+            # Streamed documents the buffer does not hold live (nothing should, but never leave an orphan).
+            orphans = sent.join(live, on="external_id", how="anti").get_column("external_id")
+            for offset in range(0, orphans.len(), self.batch_size):
+                self.client.delete_documents(self.name, orphans.slice(offset, self.batch_size).to_list())
+            ok = pl.concat([keys, *self._ok])
             bad = pl.concat(self._bad) if self._bad else None
             n_bad = 0 if bad is None else bad.height
             if n_bad and n_bad > self.max_failed_share * (ok.height + n_bad):
@@ -668,20 +673,9 @@ class ShadowBuild:
         """Import the live buffer rows the sync did not stream (read by id, two requests in flight)."""
         max_id = int(missing.get_column("id").max())  # type: ignore[arg-type]
         wanted = missing.select("id")
-        in_flight: deque[Future[tuple[pl.DataFrame, pl.DataFrame]]] = deque()
-        with ThreadPoolExecutor(max_workers=IMPORTS_IN_FLIGHT, thread_name_prefix="shadow") as pool:
-            for page in prefetch(self.store.all_live_documents(self.alias, _page_size(self.batch_size), max_id=max_id)):
-                rows = page.join(wanted, on="id", how="semi")
-                for chunk in _slices(rows, self.batch_size):
-                    while len(in_flight) >= IMPORTS_IN_FLIGHT:
-                        ok, bad = in_flight.popleft().result()
-                        self._ok.append(ok.select("external_id", "content_hash"))
-                        self._bad.append(bad)
-                    in_flight.append(pool.submit(_import, self.client, self.name, chunk, self.batch_size))
-            while in_flight:
-                ok, bad = in_flight.popleft().result()
-                self._ok.append(ok.select("external_id", "content_hash"))
-                self._bad.append(bad)
+        pages = prefetch(self.store.all_live_documents(self.alias, _page_size(self.batch_size), max_id=max_id))
+        rows = (page.join(wanted, on="id", how="semi") for page in pages)
+        self._record(_import_pipelined(self.client, self.name, rows, self.batch_size))
 
     def abort(self) -> None:
         """Drop the new collection; the alias keeps serving its collection and the state is restored."""

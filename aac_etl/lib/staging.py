@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
@@ -19,30 +18,27 @@ from aac_etl import settings
 
 
 @dataclass(frozen=True)
-class StagedDataset:
-    """A stage's output: a folder of Parquet parts (or chunk folders of raw tables).
+class RawExtract:
+    """The raw extract a run kept: one folder per chunk, one Parquet file per table.
 
     Attributes:
-        root: Folder of the dataset.
-        parts: Part files (or chunk folders for raw extracts), in order.
-        rows: Total rows (for raw extracts: rows of the main table).
-        mode: ``full`` or ``delta``: travels with the data so later stages know whether deletes apply.
-        run_id: The Dagster run that wrote it.
-        extra: Small per-stage facts (for example table row counts).
+        root: Folder of the extract.
+        chunks: Chunk folders, in order.
 
     """
 
     root: Path
-    parts: tuple[Path, ...]
-    rows: int
-    mode: Literal["full", "delta"]
-    run_id: str
-    extra: dict[str, int] = field(default_factory=dict)
+    chunks: tuple[Path, ...]
 
     def raw_chunks(self) -> Iterator[dict[str, pl.DataFrame]]:
-        """Yield raw extract chunks as ``{table: frame}``, one chunk at a time."""
-        for chunk_dir in self.parts:
+        """Yield the chunks as ``{table: frame}``, one chunk at a time."""
+        for chunk_dir in self.chunks:
             yield {p.stem: pl.read_parquet(p) for p in sorted(chunk_dir.glob("*.parquet"))}
+
+
+def stage_path(run_id: str, source: str, stage: str, base: Path | None = None) -> Path:
+    """Return the folder of one stage of one run (``<state>/runs/<run_id>/<source>/<stage>``), not created."""
+    return (base or settings.state_dir()) / "runs" / run_id / source / stage
 
 
 def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> Path:
@@ -51,39 +47,36 @@ def run_dir(run_id: str, source: str, stage: str, base: Path | None = None) -> P
     Args:
         run_id: Dagster run id.
         source: Source name.
-        stage: Stage name (extract, normalized, validated).
+        stage: Stage name (``extract``, or ``validated`` for the payload parts).
         base: State folder; defaults to :func:`aac_etl.settings.state_dir`.
 
     """
-    path = (base or settings.state_dir()) / "runs" / run_id / source / stage
+    path = stage_path(run_id, source, stage, base)
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
 
 
-class PartWriter:
-    """Writes numbered raw chunks (one Parquet file per table) into a stage folder."""
+class ChunkWriter:
+    """Writes numbered raw chunks (one Parquet file per table) into an extract folder."""
 
     def __init__(self, root: Path) -> None:
         """Create a writer for ``root`` (which must exist)."""
         self.root = root
-        self._parts: list[Path] = []
-        self.rows = 0
+        self.chunks = 0
 
-    def write_chunk(self, tables: dict[str, pl.DataFrame], main_table: str) -> Path:
-        """Write one raw chunk (one Parquet file per table) into ``chunk-NNNNN/``."""
-        chunk_dir = self.root / f"chunk-{len(self._parts):05d}"
+    def write(self, tables: dict[str, pl.DataFrame]) -> Path:
+        """Write one raw chunk into ``chunk-NNNNN/`` and return its folder."""
+        chunk_dir = self.root / f"chunk-{self.chunks:05d}"
         chunk_dir.mkdir()
         for name, frame in tables.items():
             frame.write_parquet(chunk_dir / f"{name}.parquet", compression="zstd", compression_level=1)
-        self._parts.append(chunk_dir)
-        main = tables.get(main_table)
-        self.rows += main.height if main is not None else 0
+        self.chunks += 1
         return chunk_dir
 
 
-def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDataset:
+def find_extract(run_id: str, source: str, base: Path | None = None) -> RawExtract:
     """Re-open the raw extract kept by an earlier run, for a replay.
 
     Args:
@@ -99,7 +92,7 @@ def find_extract(run_id: str, source: str, base: Path | None = None) -> StagedDa
     chunks = tuple(sorted(p for p in root.glob("chunk-*") if p.is_dir()))
     if not chunks:
         raise FileNotFoundError(f"run {run_id} kept no extract for source {source!r} under {root}")
-    return StagedDataset(root=root, parts=chunks, rows=-1, mode="full", run_id=run_id)
+    return RawExtract(root=root, chunks=chunks)
 
 
 def prune_runs(
@@ -107,8 +100,8 @@ def prune_runs(
 ) -> int:
     """Free disk after a successful sync: drop its intermediate stages and all but the newest ``keep`` extracts.
 
-    The raw extract of the newest ``keep`` runs of the source stays (for ``--replay``); the normalized and
-    validated parts of the current run are deleted (they are rebuilt from the extract on replay).
+    The raw extract of the newest ``keep`` runs of the source stays (for ``--replay``); the payload parts of the
+    current run are deleted (a replay makes them again from the extract).
 
     Args:
         source: Source name.
@@ -122,11 +115,10 @@ def prune_runs(
     """
     runs_root = (base or settings.state_dir()) / "runs"
     removed = 0
-    for stage in ("normalized", "validated"):
-        path = runs_root / current_run_id / source / stage
-        if path.exists():
-            shutil.rmtree(path)
-            removed += 1
+    payloads = runs_root / current_run_id / source / "validated"
+    if payloads.exists():
+        shutil.rmtree(payloads)
+        removed += 1
     extracts = sorted(
         (p for p in runs_root.glob(f"*/{source}/extract") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
     )

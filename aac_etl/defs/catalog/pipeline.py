@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.contract import Contract, load_contract, typesense_schema
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.loader import LoadStats, ShadowBuild, build_in_progress, prefetch, rebuild_reason
+from aac_etl.lib.process import peak_rss_mb
 from aac_etl.lib.redact import redact
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.lib.typesense_client import TypesenseClient
@@ -63,44 +63,6 @@ FINGERPRINT_SCHEMA = {"record_id": pl.Utf8, "external_id": pl.Utf8, "fingerprint
 TRANSFORM_MODULES = ("contract.py", "documents.py", "normalize.py", "text.py", "validate.py")
 """Modules of ``aac_etl/lib`` whose code shapes the documents (folded into :func:`code_salt`)."""
 STAGES = ("extract", "fingerprint", "normalize", "validate", "payloads", "buffer")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (VmHWM) in MB; 0 where /proc is not available."""
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return 0.0
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def lower_cpu_priority(niceness: int) -> int:
-    """Lower the CPU priority of every thread of this process to at least ``niceness`` (Linux; elsewhere a no-op).
-
-    Linux keeps a nice value per thread, so the threads polars, DuckDB and the sync already started are reniced
-    one by one; threads started later inherit it. Raising priority back needs privileges, so the caller's process
-    should be a run worker that ends with the run.
-
-    Args:
-        niceness: Target nice value (0 to 19); threads already nicer are left alone.
-
-    Returns:
-        How many threads were reniced.
-
-    """
-    tasks = Path("/proc/self/task")
-    if niceness <= 0 or not tasks.is_dir():
-        return 0
-    changed = 0
-    for task in tasks.iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            tid = int(task.name)
-            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                os.setpriority(os.PRIO_PROCESS, tid, niceness)
-                changed += 1
-    return changed
 
 
 def _rate(rows: int, seconds: float) -> float:
@@ -191,8 +153,10 @@ class SourceSync:
         self.table_rows: dict[str, int] = {}
         self.chunks = 0
         self.extract_root: Path | None = None
-        self.payload_parts: list[Path] = []
+        self.payload_parts: list[tuple[Path, int]] = []
+        """Payload Parquet files with their row counts, in chunk order."""
         self.payload_rows = 0
+        self._payload_root = staging.stage_path(sync_id, source.name, "validated")
         self.locales: dict[str, int] = {}
         self.documents = 0
         self.outcomes: list[ValidationOutcome] = []
@@ -219,7 +183,6 @@ class SourceSync:
         self._buffered_at = 0.0
         self.peaks: dict[str, float] = {}
         """Peak RSS (MB) reached by the end of each phase: where memory goes, in the run's metadata."""
-        self._payload_root: Path | None = None
         self._stored: pl.DataFrame | None = None
         self._finished = False
 
@@ -245,7 +208,7 @@ class SourceSync:
                 started_at = last.started_at or datetime.now(UTC).replace(tzinfo=None)
                 self.since = started_at - DELTA_OVERLAP
         self.store.start_sync(self.sync_id, name, self.mode)
-        self._payload_root = staging.run_dir(self.sync_id, name, "validated")
+        staging.run_dir(self.sync_id, name, "validated")
         self.stored_types = self.store.get_attribute_types(self.alias)
         self.locked = dict(self.stored_types)
         if self.skip_unchanged and hasattr(self.impl, "fingerprints"):
@@ -278,9 +241,6 @@ class SourceSync:
         self.shadow = ShadowBuild(self.store, client, self.alias, schema, current=current)
         self.shadow.start()
         self.shadow_reason = reason
-        # While the build runs, Typesense's indexing is the critical path; on a shared machine the sync's own work
-        # (seconds of CPU per chunk) must not slow it down, so the sync yields the CPU to it.
-        lower_cpu_priority(settings.SYNC_NICENESS)
         self._info("%s: %s; building %s while the sync runs.", self.alias, reason, self.shadow.name)
 
     # ------------------------------------------------------------------ chunks
@@ -288,7 +248,6 @@ class SourceSync:
     def _extracted(self, dsn: str | None) -> Iterator[RawChunk]:
         """Yield raw chunks (from the source, or from an earlier run's extract for a replay), timing the stage."""
         clock = self.clocks["extract"]
-        main = self.impl.main_table
         if self.replay_run_id:
             replayed = staging.find_extract(self.replay_run_id, self.source.name)
             self.extract_root = replayed.root
@@ -296,7 +255,7 @@ class SourceSync:
                 self._count(raw)
                 yield raw
             return
-        writer = staging.PartWriter(staging.run_dir(self.sync_id, self.source.name, "extract"))
+        writer = staging.ChunkWriter(staging.run_dir(self.sync_id, self.source.name, "extract"))
         self.extract_root = writer.root
         request = ExtractRequest(mode=self.mode, since=self.since, chunk_rows=settings.SYNC_CHUNK_ROWS)
         chunks = iter(self.impl.extract(self.source, dsn, request))
@@ -306,7 +265,7 @@ class SourceSync:
             if raw is None:
                 clock.seconds += time.perf_counter() - started
                 return
-            writer.write_chunk(raw, main)
+            writer.write(raw)
             clock.seconds += time.perf_counter() - started
             self._count(raw)
             yield raw
@@ -396,9 +355,9 @@ class SourceSync:
                 clocks["payloads"].seconds += time.perf_counter() - started
                 self.shadow.feed(payloads)
                 started = time.perf_counter()
-            path = self._payload_folder() / f"payload-{len(self.payload_parts):05d}.parquet"
+            path = self._payload_root / f"payload-{len(self.payload_parts):05d}.parquet"
             payloads.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
-            self.payload_parts.append(path)
+            self.payload_parts.append((path, payloads.height))
             self.payload_rows += payloads.height
         clocks["payloads"].seconds += time.perf_counter() - started
         clocks["payloads"].rows += payloads.height
@@ -409,11 +368,6 @@ class SourceSync:
             self._sample_for_checks(valid, changed)
         if prints is not None and "_record_id" in docs.columns:
             self._remember_fingerprints(docs, valid, prints)
-
-    def _payload_folder(self) -> Path:
-        if self._payload_root is None:
-            self._payload_root = staging.run_dir(self.sync_id, self.source.name, "validated")
-        return self._payload_root
 
     def _changed_ids(self, payloads: pl.DataFrame) -> pl.Series:
         """External ids of payloads the buffer does not hold live with the same content (new or changed).
@@ -760,7 +714,7 @@ def quarantine_sample_markdown(quarantine: pl.DataFrame, rows: int = QUARANTINE_
 def enqueue_parts(
     store: BufferStore,
     source: SourceConfig,
-    parts: list[Path],
+    parts: list[tuple[Path, int]],
     sync_id: str,
     *,
     mode: Literal["full", "delta"],
@@ -776,7 +730,7 @@ def enqueue_parts(
     Args:
         store: Buffer store.
         source: Source declaration (alias, organization, drop limit).
-        parts: Payload Parquet files (external_id, payload, content_hash).
+        parts: Payload Parquet files (external_id, payload, content_hash) with their row counts.
         sync_id: The run id.
         mode: ``full`` turns live documents of the source that were not seen into deletes.
         valid_docs: Valid documents of the sync (enqueued or skipped as unchanged), for the gate.
@@ -803,14 +757,22 @@ def enqueue_parts(
             )
     groups: list[list[Path]] = [[]]
     rows = 0
-    for part in parts:
+    for part, height in parts:
         if rows >= ENQUEUE_TRANSACTION_ROWS:
             groups.append([])
             rows = 0
         groups[-1].append(part)
-        rows += pl.scan_parquet(part).select(pl.len()).collect().item()
+        rows += height
     upserted = unchanged = deleted = 0
     enqueued: list[pl.Series] = []
+
+    def batches(group: list[Path]) -> Iterator[pl.DataFrame]:
+        for part in group:
+            payloads = pl.read_parquet(part)
+            # Seen by the deletes of the last transaction (a retried transaction only adds duplicates).
+            enqueued.append(payloads.get_column("external_id"))
+            yield payloads
+
     for number, group in enumerate(groups, start=1):
         last = number == len(groups)
         stats, gone = store.enqueue_many(
@@ -818,12 +780,10 @@ def enqueue_parts(
             source.organization,
             source.name,
             sync_id,
-            lambda group=group: (pl.read_parquet(part) for part in group),
-            # The deletes go with the last transaction, which sees every id enqueued before it as seen.
+            lambda group=group: batches(group),
+            # The deletes go with the last transaction, which also sees every id enqueued before it.
             full_sync=mode == "full" and last,
             also_seen=pl.concat([*seen, *enqueued]) if last and (seen or enqueued) else (),
         )
-        if not last:
-            enqueued.extend(pl.read_parquet(part, columns=["external_id"]).to_series() for part in group)
         upserted, unchanged, deleted = upserted + stats.upserted, unchanged + stats.unchanged, deleted + gone
     return {"upserted": upserted, "unchanged": unchanged, "deleted": deleted, "live_before": live_before}
