@@ -213,7 +213,7 @@ def _instrument() -> Timers:
     from aac_etl.lib.typesense_client import TypesenseClient
 
     timers = Timers()
-    timers.wrap(TypesenseClient, "import_jsonl", "typesense_import")
+    timers.wrap(TypesenseClient, "import_frame", "typesense_import")
     timers.wrap(TypesenseClient, "delete_documents", "typesense_delete")
     timers.wrap(TypesenseClient, "create_collection", "typesense_create_collection")
     timers.wrap_iter(BufferStore, "all_live_documents", "buffer_read_live")

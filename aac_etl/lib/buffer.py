@@ -622,7 +622,11 @@ class BufferStore:
             # replacement scans do not survive.
             with _DUCKDB_LOCK:
                 # A bounded working set: DuckDB spills joins and sorts to disk instead of growing with the catalog.
-                con = duckdb.connect(str(self._duck_path), config={"memory_limit": settings.DUCKDB_MEMORY_LIMIT})
+                con = duckdb.connect(
+                    str(self._duck_path),
+                    config={"memory_limit": settings.DUCKDB_MEMORY_LIMIT, "threads": settings.DUCKDB_THREADS},
+                )
+                con.execute(f"SET force_compression = '{settings.DUCKDB_COMPRESSION}'")
                 tx = _DuckTx(con)
                 try:
                     con.begin()

@@ -9,7 +9,7 @@
   incremental pass applies whatever changed during the build. Searches through the alias only ever see the
   old complete collection or the new complete one; if the build fails the half-built collection is dropped
   and the alias is untouched.
-* **Incremental** otherwise: pending rows are streamed in id order; upserts go through ``import_jsonl``
+* **Incremental** otherwise: pending rows are streamed in id order; upserts go through ``import_frame``
   (every result line is read: successes are marked loaded, failures marked failed with Typesense's error),
   deletes through ``delete_documents``.
 
@@ -117,19 +117,11 @@ def _import(
     client: TypesenseClient, collection: str, rows: pl.DataFrame, batch_size: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Import upsert rows; return (successes[external_id, content_hash, op], failures[..., error])."""
-    results = client.import_jsonl(
-        collection, rows.get_column("payload").to_list(), action="upsert", batch_size=batch_size
-    )
-    if len(results) != rows.height:
-        raise LoaderError(f"import into {collection!r} returned {len(results)} results for {rows.height} rows")
-    outcome = pl.DataFrame(
-        {
-            "success": [result.success for result in results],
-            "message": [result.error for result in results],
-            "code": [result.code for result in results],
-        },
-        schema={"success": pl.Boolean, "message": pl.Utf8, "code": pl.Int64},
-    )
+    outcome = client.import_frame(
+        collection, rows.get_column("payload"), action="upsert", batch_size=batch_size
+    ).select("success", pl.col("error").alias("message"), "code")
+    if outcome.height != rows.height:
+        raise LoaderError(f"import into {collection!r} returned {outcome.height} results for {rows.height} rows")
     joined = pl.concat([rows.select(_KEY_COLUMNS), outcome], how="horizontal")
     ok = joined.filter(pl.col("success")).select(_KEY_COLUMNS)
     bad = joined.filter(~pl.col("success")).select(

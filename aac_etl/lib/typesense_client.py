@@ -17,6 +17,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+import polars as pl
 from pydantic import SecretStr
 from tenacity import (
     RetryCallState,
@@ -34,7 +35,6 @@ API_KEY_HEADER = "X-TYPESENSE-API-KEY"
 IMPORT_ACTIONS = frozenset({"create", "upsert", "update", "emplace"})
 DELETE_CHUNK_SIZE = 250
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_STREAM_CHUNK_LINES = 256
 _REDACTED = "***"
 
 
@@ -215,11 +215,7 @@ class TypesenseClient:
         action: str = "upsert",
         batch_size: int = 1000,
     ) -> list[ImportResult]:
-        """Import JSONL documents in one streamed request and parse every per-line result.
-
-        Typesense answers 200 even when documents fail, with one JSON result per line. Blank lines
-        and lines holding a raw newline are never sent (Typesense would silently skip or split them):
-        they get a local failed result so the output stays aligned with the input.
+        """Import JSONL documents in one request and parse every per-line result (see :meth:`import_frame`).
 
         Args:
             collection: Collection name or alias.
@@ -229,6 +225,38 @@ class TypesenseClient:
 
         Returns:
             One ImportResult per input line, in input order.
+
+        """
+        outcome = self.import_frame(
+            collection, pl.Series("payload", lines, dtype=pl.Utf8), action=action, batch_size=batch_size
+        )
+        return [ImportResult(*row) for row in outcome.iter_rows()]
+
+    def import_frame(
+        self,
+        collection: str,
+        payloads: pl.Series,
+        *,
+        action: str = "upsert",
+        batch_size: int = 1000,
+    ) -> pl.DataFrame:
+        """Import a Utf8 series of JSON documents in one request and parse every per-line result, vectorized.
+
+        Typesense answers 200 even when documents fail, with one JSON result per line. Blank (or null) lines
+        and lines holding a raw newline are never sent (Typesense would silently skip or split them): they get a
+        local failed result so the output stays aligned with the input. The body is built from the series'
+        UTF-8 bytes without a Python string per document, and the usual ``{"success":true,...}`` answers are
+        read without a JSON parse; only failed lines are parsed one by one.
+
+        Args:
+            collection: Collection name or alias.
+            payloads: One JSON document per row, without trailing newline.
+            action: ``create``, ``upsert``, ``update`` or ``emplace``.
+            batch_size: Server-side indexing batch size (documents per batch inside Typesense).
+
+        Returns:
+            One row per input row, in input order: ``success`` (Boolean), ``document_id`` (Utf8, from Typesense
+            or the line, null when unknown), ``error`` (Utf8, null on success), ``code`` (Int64, null on success).
 
         Raises:
             ValueError: For an unknown action or a non-positive batch size.
@@ -240,38 +268,32 @@ class TypesenseClient:
             raise ValueError(f"action must be one of {sorted(IMPORT_ACTIONS)}, got {action!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        results: list[ImportResult | None] = [None] * len(lines)
-        send_index: list[int] = []
-        for index, line in enumerate(lines):
-            if not line.strip():
-                results[index] = ImportResult(False, None, "Empty line: no document to import.", 400)
-            elif "\n" in line:
-                results[index] = ImportResult(
-                    False, _line_id(line), "Line contains a raw newline: not a single JSONL document.", 400
-                )
-            else:
-                send_index.append(index)
-        if send_index:
-            to_send = [lines[i] for i in send_index] if len(send_index) != len(lines) else lines
+        lines = payloads.cast(pl.Utf8).rename("line")
+        blank = (lines.is_null() | (lines.str.strip_chars() == "")).fill_null(True)
+        raw_newline = lines.str.contains("\n", literal=True).fill_null(False) & ~blank
+        sendable = ~(blank | raw_newline)
+        to_send = lines.filter(sendable)
+        answers = pl.Series("answer", [], dtype=pl.Utf8)
+        if to_send.len():
+            body = _jsonl_body(to_send)
             params = {"action": action, "batch_size": str(batch_size), "return_id": "true"}
             response = self._request(
                 "POST",
                 f"/collections/{_seg(collection)}/documents/import",
                 params=params,
-                content_factory=lambda: _stream_lines(to_send),
+                content_factory=lambda: iter((body,)),
                 headers={"Content-Type": "text/plain"},
             )
-            answers = response.text.splitlines()
-            if len(answers) != len(to_send):
+            answers = pl.Series("answer", response.text.splitlines(), dtype=pl.Utf8)
+            if answers.len() != to_send.len():
                 raise TypesenseError(
                     response.status_code,
                     self._scrub(
-                        f"import into {collection!r} returned {len(answers)} result lines for {len(to_send)} documents"
+                        f"import into {collection!r} returned {answers.len()} result lines "
+                        f"for {to_send.len()} documents"
                     ),
                 )
-            for position, answer in zip(send_index, answers, strict=True):
-                results[position] = _parse_import_line(answer, lines[position])
-        return [r if r is not None else ImportResult(False, None, "no result", None) for r in results]
+        return _import_outcome(lines, blank, raw_newline, sendable, answers)
 
     def delete_documents(self, collection: str, ids: Sequence[str]) -> int:
         """Delete documents by id, in chunks of filter ``id:[`a`,`b`,...]``.
@@ -452,11 +474,58 @@ def _param(value: Any) -> str:
     return str(value)
 
 
-def _stream_lines(lines: Sequence[str]) -> Iterator[bytes]:
-    """Yield the JSONL body in chunks of lines so a big import is never one giant string."""
-    for start in range(0, len(lines), _STREAM_CHUNK_LINES):
-        chunk = "\n".join(lines[start : start + _STREAM_CHUNK_LINES])
-        yield (chunk if start == 0 else "\n" + chunk).encode("utf-8")
+def _jsonl_body(lines: pl.Series) -> bytes:
+    """Return the lines joined by newlines as UTF-8 bytes, copied from the series' buffer (no str per line)."""
+    joined = lines.str.join("\n").cast(pl.Binary).to_arrow()
+    return joined[0].as_py() if len(joined) else b""
+
+
+_SUCCESS_ANSWER = r'^\{"success":true(?:,"id":"((?:[^"\\]|\\.)*)")?\}$'
+"""A successful result line as Typesense writes it (``return_id`` adds the id): read without a JSON parse."""
+
+
+def _import_outcome(
+    lines: pl.Series, blank: pl.Series, raw_newline: pl.Series, sendable: pl.Series, answers: pl.Series
+) -> pl.DataFrame:
+    """Combine the local failures and Typesense's answers into one result row per input line."""
+    sent = pl.DataFrame({"answer": answers, "line": lines.filter(sendable)})
+    fast = sent.select(
+        pl.col("answer").str.contains(_SUCCESS_ANSWER).alias("fast"),
+        pl.col("answer").str.extract(_SUCCESS_ANSWER, 1).alias("id"),
+    )
+    # Escaped ids and failures (rare) go through the JSON parser, one line at a time.
+    slow_rows = (
+        ~fast.get_column("fast")
+        | fast.get_column("id").is_null()
+        | fast.get_column("id").str.contains("\\", literal=True).fill_null(False)
+    ).arg_true()
+    parsed = [
+        _parse_import_line(answer, line) for answer, line in sent.select("answer", "line").gather(slow_rows).iter_rows()
+    ]
+    schema = {"success": pl.Boolean, "document_id": pl.Utf8, "error": pl.Utf8, "code": pl.Int64}
+    answered = pl.DataFrame(
+        {"success": True, "document_id": fast.get_column("id"), "error": None, "code": None},
+        schema=schema,
+    )
+    if parsed:
+        fixed = pl.DataFrame([(r.success, r.document_id, r.error, r.code) for r in parsed], schema=schema, orient="row")
+        answered = (
+            answered.with_row_index("_row")
+            .update(fixed.with_columns(pl.Series("_row", slow_rows, dtype=pl.UInt32)), on="_row", include_nulls=True)
+            .drop("_row")
+        )
+    local_rows = (~sendable).arg_true()
+    local = [
+        ImportResult(False, None, "Empty line: no document to import.", 400)
+        if is_blank
+        else ImportResult(False, _line_id(line), "Line contains a raw newline: not a single JSONL document.", 400)
+        for line, is_blank in zip(lines.gather(local_rows).to_list(), blank.gather(local_rows).to_list(), strict=True)
+    ]
+    if not local:
+        return answered
+    failed = pl.DataFrame([(r.success, r.document_id, r.error, r.code) for r in local], schema=schema, orient="row")
+    order = pl.concat([sendable.arg_true(), local_rows]).rename("_row")
+    return pl.concat([answered, failed]).with_columns(order).sort("_row").drop("_row")
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -15,7 +15,7 @@ import pytest
 from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.loader import STREAMING, LoaderError, ShadowBuild, load_alias, rebuild_reason, schema_hash
-from aac_etl.lib.typesense_client import ImportResult, TypesenseClient
+from aac_etl.lib.typesense_client import TypesenseClient
 from aac_etl_tests.fixtures.typesense import TypesenseEndpoint, unique_collection_name
 
 pytestmark = pytest.mark.typesense
@@ -57,11 +57,11 @@ class SpyClient(TypesenseClient):
         self.imported: list[str] = []
         self.deleted: list[str] = []
 
-    def import_jsonl(
-        self, collection: str, lines: Sequence[str], *, action: str = "upsert", batch_size: int = 1000
-    ) -> list[ImportResult]:
-        self.imported.extend(lines)
-        return super().import_jsonl(collection, lines, action=action, batch_size=batch_size)
+    def import_frame(
+        self, collection: str, payloads: pl.Series, *, action: str = "upsert", batch_size: int = 1000
+    ) -> pl.DataFrame:
+        self.imported.extend(payloads.to_list())
+        return super().import_frame(collection, payloads, action=action, batch_size=batch_size)
 
     def delete_documents(self, collection: str, ids: Sequence[str]) -> int:
         self.deleted.extend(ids)

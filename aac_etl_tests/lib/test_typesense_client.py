@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import polars as pl
 import pytest
 
 from aac_etl.lib.typesense_client import DELETE_CHUNK_SIZE, ImportResult, TypesenseClient, TypesenseError
@@ -111,6 +112,26 @@ def test_import_rejects_raw_newline_and_bad_action(
     assert typesense_client.import_jsonl(name, []) == []
     with pytest.raises(ValueError, match="action"):
         typesense_client.import_jsonl(name, [doc("x", "X")], action="replace")
+
+
+def test_import_frame_keeps_bytes_order_and_escaped_ids(
+    typesense_client: TypesenseClient, collection_name: Callable[[str], str]
+) -> None:
+    name = collection_name("frame")
+    make_collection(typesense_client, name)
+    quoted = 'say "hi" \\ 7'
+    payloads = pl.Series(
+        [doc("u:de", "Größe Fußmatte – 40 €"), None, doc(quoted, "Quoted id"), doc("bad", "Bad", price="x")],
+        dtype=pl.Utf8,
+    )
+    outcome = typesense_client.import_frame(name, payloads)
+    assert outcome.columns == ["success", "document_id", "error", "code"]
+    assert outcome.get_column("success").to_list() == [True, False, True, False]
+    assert outcome.get_column("document_id").to_list() == ["u:de", None, quoted, "bad"]
+    assert outcome.get_column("code").to_list() == [None, 400, None, 400]
+    found = typesense_client.search(name, "Fußmatte")
+    assert [hit["document"]["title"] for hit in found["hits"]] == ["Größe Fußmatte – 40 €"]
+    assert typesense_client.count(name) == 2
 
 
 def test_upsert_is_idempotent_and_create_conflicts(

@@ -12,6 +12,7 @@ import dagster as dg
 
 from aac_etl.defs.catalog.pipeline import SourceSync
 from aac_etl.defs.search.assets import alias_asset_key
+from aac_etl.lib.process import frozen_gc
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.sources import get_source
 
@@ -149,33 +150,35 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
             skip_unchanged=config.skip_unchanged,
             log=context.log,
         )
-        try:
-            run.prepare()
-            run.open_shadow_build(context.resources.typesense.client, reindex=config.reindex)
-            run.process(dsn)
-            yield run.extract_result()
-            yield run.normalized_result()
-            yield run.validated_result()
-            checks = run.check_results()
-            yield from checks
-            failed = [c for c in checks if not c.passed]
-            if failed:
-                reasons = "; ".join(
-                    f"{'Circuit breaker' if c.check_name == 'contract_invalid_share' else c.check_name}: "
-                    f"{c.description or 'failed'}"
-                    for c in failed
-                )
-                raise dg.Failure(
-                    description=f"{name}: {reasons}. Nothing was enqueued; the search index is untouched.",
-                    metadata={"failed_checks": ", ".join(c.check_name or "" for c in failed)},
-                )
-            buffered = run.enqueue()
-            loaded = run.finish_shadow_build()
-            run.finish()
-        except Exception as exc:
-            # Drops a collection being built, stops background work, records the sync as failed (redacted).
-            run.abort(exc.description if isinstance(exc, dg.Failure) and exc.description else exc)
-            raise
+        # Long-lived objects stay out of the collector's passes while the sync allocates (lib/process.py).
+        with frozen_gc():
+            try:
+                run.prepare()
+                run.open_shadow_build(context.resources.typesense.client, reindex=config.reindex)
+                run.process(dsn)
+                yield run.extract_result()
+                yield run.normalized_result()
+                yield run.validated_result()
+                checks = run.check_results()
+                yield from checks
+                failed = [c for c in checks if not c.passed]
+                if failed:
+                    reasons = "; ".join(
+                        f"{'Circuit breaker' if c.check_name == 'contract_invalid_share' else c.check_name}: "
+                        f"{c.description or 'failed'}"
+                        for c in failed
+                    )
+                    raise dg.Failure(
+                        description=f"{name}: {reasons}. Nothing was enqueued; the search index is untouched.",
+                        metadata={"failed_checks": ", ".join(c.check_name or "" for c in failed)},
+                    )
+                buffered = run.enqueue()
+                loaded = run.finish_shadow_build()
+                run.finish()
+            except Exception as exc:
+                # Drops a collection being built, stops background work, records the sync as failed (redacted).
+                run.abort(exc.description if isinstance(exc, dg.Failure) and exc.description else exc)
+                raise
         yield dg.MaterializeResult(asset_key=[name, "search_buffer"], metadata=buffered)
         if loaded is not None:
             context.log_event(dg.AssetMaterialization(asset_key=alias_asset_key(alias), metadata=loaded))
