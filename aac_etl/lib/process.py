@@ -36,8 +36,3 @@ def frozen_gc() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def freeze_gc() -> None:
-    """Move every object tracked now out of the collector's reach (inside :func:`frozen_gc`: after a big import)."""
-    gc.freeze()

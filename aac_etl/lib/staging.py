@@ -115,7 +115,7 @@ def prune_runs(
     """
     runs_root = (base or settings.state_dir()) / "runs"
     removed = 0
-    payloads = runs_root / current_run_id / source / "validated"
+    payloads = stage_path(current_run_id, source, "validated", base)
     if payloads.exists():
         shutil.rmtree(payloads)
         removed += 1

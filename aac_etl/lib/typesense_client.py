@@ -270,8 +270,7 @@ class TypesenseClient:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         lines = payloads.cast(pl.Utf8).rename("line")
         blank = (lines.is_null() | (lines.str.strip_chars() == "")).fill_null(True)
-        raw_newline = lines.str.contains("\n", literal=True).fill_null(False) & ~blank
-        sendable = ~(blank | raw_newline)
+        sendable = ~blank & ~lines.str.contains("\n", literal=True).fill_null(False)
         to_send = lines.filter(sendable)
         answers = pl.Series("answer", [], dtype=pl.Utf8)
         if to_send.len():
@@ -293,7 +292,7 @@ class TypesenseClient:
                         f"for {to_send.len()} documents"
                     ),
                 )
-        return _import_outcome(lines, blank, raw_newline, sendable, answers)
+        return _import_outcome(lines, blank, sendable, answers)
 
     def delete_documents(self, collection: str, ids: Sequence[str]) -> int:
         """Delete documents by id, in chunks of filter ``id:[`a`,`b`,...]``.
@@ -484,48 +483,49 @@ _SUCCESS_ANSWER = r'^\{"success":true(?:,"id":"((?:[^"\\]|\\.)*)")?\}$'
 """A successful result line as Typesense writes it (``return_id`` adds the id): read without a JSON parse."""
 
 
-def _import_outcome(
-    lines: pl.Series, blank: pl.Series, raw_newline: pl.Series, sendable: pl.Series, answers: pl.Series
-) -> pl.DataFrame:
-    """Combine the local failures and Typesense's answers into one result row per input line."""
-    sent = pl.DataFrame({"answer": answers, "line": lines.filter(sendable)})
-    fast = sent.select(
-        pl.col("answer").str.contains(_SUCCESS_ANSWER).alias("fast"),
-        pl.col("answer").str.extract(_SUCCESS_ANSWER, 1).alias("id"),
-    )
-    # Escaped ids and failures (rare) go through the JSON parser, one line at a time.
-    slow_rows = (
-        ~fast.get_column("fast")
-        | fast.get_column("id").is_null()
-        | fast.get_column("id").str.contains("\\", literal=True).fill_null(False)
-    ).arg_true()
-    parsed = [
-        _parse_import_line(answer, line) for answer, line in sent.select("answer", "line").gather(slow_rows).iter_rows()
-    ]
-    schema = {"success": pl.Boolean, "document_id": pl.Utf8, "error": pl.Utf8, "code": pl.Int64}
-    answered = pl.DataFrame(
-        {"success": True, "document_id": fast.get_column("id"), "error": None, "code": None},
-        schema=schema,
-    )
-    if parsed:
-        fixed = pl.DataFrame([(r.success, r.document_id, r.error, r.code) for r in parsed], schema=schema, orient="row")
-        answered = (
-            answered.with_row_index("_row")
-            .update(fixed.with_columns(pl.Series("_row", slow_rows, dtype=pl.UInt32)), on="_row", include_nulls=True)
-            .drop("_row")
+def _import_outcome(lines: pl.Series, blank: pl.Series, sendable: pl.Series, answers: pl.Series) -> pl.DataFrame:
+    """One result row per input line: Typesense's answers for the lines sent, local failures for the others.
+
+    The usual ``{"success":true,"id":"..."}`` answer is read with a regex; every other row (a failed or unusual
+    answer, an id with an escape sequence, a line that was not sent) gets an :class:`ImportResult` built in Python.
+    """
+    height = lines.len()
+    sent_rows = sendable.arg_true()
+    ids = answers.str.extract(_SUCCESS_ANSWER, 1)
+    fast = (answers.str.contains(_SUCCESS_ANSWER) & ~ids.str.contains("\\", literal=True)).fill_null(False)
+    fast_rows, slow_rows = sent_rows.filter(fast), sent_rows.filter(~fast)
+    slow = [
+        (row, _parse_import_line(answer, line))
+        for row, answer, line in zip(
+            slow_rows.to_list(), answers.filter(~fast).to_list(), lines.gather(slow_rows).to_list(), strict=True
         )
-    local_rows = (~sendable).arg_true()
-    local = [
-        ImportResult(False, None, "Empty line: no document to import.", 400)
-        if is_blank
-        else ImportResult(False, _line_id(line), "Line contains a raw newline: not a single JSONL document.", 400)
-        for line, is_blank in zip(lines.gather(local_rows).to_list(), blank.gather(local_rows).to_list(), strict=True)
     ]
-    if not local:
-        return answered
-    failed = pl.DataFrame([(r.success, r.document_id, r.error, r.code) for r in local], schema=schema, orient="row")
-    order = pl.concat([sendable.arg_true(), local_rows]).rename("_row")
-    return pl.concat([answered, failed]).with_columns(order).sort("_row").drop("_row")
+    for row in (~sendable).arg_true().to_list():
+        if blank[row]:
+            result = ImportResult(False, None, "Empty line: no document to import.", 400)
+        else:
+            result = ImportResult(
+                False, _line_id(lines[row]), "Line contains a raw newline: not a single JSONL document.", 400
+            )
+        slow.append((row, result))
+    columns = {
+        "success": pl.repeat(False, height, dtype=pl.Boolean, eager=True).scatter(fast_rows, True),
+        "document_id": pl.repeat(None, height, dtype=pl.Utf8, eager=True).scatter(fast_rows, ids.filter(fast)),
+        "error": pl.repeat(None, height, dtype=pl.Utf8, eager=True),
+        "code": pl.repeat(None, height, dtype=pl.Int64, eager=True),
+    }
+    if slow:
+        rows = [row for row, _ in slow]
+        values = {
+            "success": [r.success for _, r in slow],
+            "document_id": [r.document_id for _, r in slow],
+            "error": [r.error for _, r in slow],
+            "code": [r.code for _, r in slow],
+        }
+        columns = {
+            name: column.scatter(rows, pl.Series(values[name], dtype=column.dtype)) for name, column in columns.items()
+        }
+    return pl.DataFrame(columns)
 
 
 def _error_message(response: httpx.Response) -> str:

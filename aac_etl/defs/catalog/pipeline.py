@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import importlib
 import threading
@@ -35,7 +36,7 @@ from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.contract import Contract, load_contract, typesense_schema
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.loader import LoadStats, ShadowBuild, build_in_progress, prefetch, rebuild_reason
-from aac_etl.lib.process import freeze_gc, peak_rss_mb
+from aac_etl.lib.process import peak_rss_mb
 from aac_etl.lib.redact import redact
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.lib.typesense_client import TypesenseClient
@@ -113,7 +114,7 @@ def warm_up_great_expectations() -> None:
     def work() -> None:
         with contextlib.suppress(Exception):  # a real import error surfaces in the check itself
             importlib.import_module("great_expectations")
-            freeze_gc()  # its modules are long-lived: keep them out of the sync's collections
+            gc.freeze()  # its modules are long-lived: out of the sync's collections (lib/process.frozen_gc)
 
     thread = threading.Thread(target=work, name="gx-warmup", daemon=True)
     _GX_WARMUP.append(thread)
