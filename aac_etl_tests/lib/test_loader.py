@@ -247,7 +247,9 @@ def _load_slowly(buffer_url: str, ts_url: str, api_key: str, alias: str, marker:
     def progress(n: int) -> None:
         nonlocal done
         done += n
-        Path(marker).write_text(str(done))
+        staged = Path(f"{marker}.tmp")
+        staged.write_text(str(done))
+        staged.replace(marker)  # atomic: the watching test never reads a half-written count
         time.sleep(0.3)
 
     with TypesenseClient(ts_url, api_key) as ts:
@@ -260,7 +262,7 @@ def _run_and_kill(buffer_url: str, endpoint: TypesenseEndpoint, alias: str, mark
     child.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if marker.exists() and marker.read_text() and int(marker.read_text()) >= after_rows:
+        if marker.exists() and int(marker.read_text()) >= after_rows:
             break
         if not child.is_alive():
             pytest.fail(f"loader exited early with {child.exitcode}")
