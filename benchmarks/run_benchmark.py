@@ -12,7 +12,8 @@ For every size, on the same catalog, machine and Typesense server:
 5. **changed_1pct**: ``mutate_shop(change_share=0.01)`` then a nightly full sync + load.
 
 Each pipeline scenario runs in its own spawned child process (a fresh interpreter, like a Dagster run worker),
-which reports its peak RSS (``ru_maxrss``), the assets' metadata, the Dagster step timings from the instance's
+which reports its peak RSS (its own VmHWM, or, when higher, its RSS plus that of the Great Expectations worker
+process it starts, sampled together every 0.1 s), the assets' metadata, the Dagster step timings from the instance's
 event log and a profile of the library calls (Typesense import, buffer reads/marks/enqueue, GX suite, ...).
 Results go to ``<out>/latest.json`` and ``<out>/latest.md``.
 
@@ -210,6 +211,7 @@ def _instrument() -> Timers:
     from aac_etl.defs.catalog import pipeline
     from aac_etl.lib import contract
     from aac_etl.lib.buffer import BufferStore
+    from aac_etl.lib.suite_worker import SuiteWorker
     from aac_etl.lib.typesense_client import TypesenseClient
 
     timers = Timers()
@@ -229,7 +231,8 @@ def _instrument() -> Timers:
     timers.wrap(BufferStore, "replace_source_fingerprints", "buffer_write_fingerprints")
     timers.wrap(pipeline, "to_payloads", "to_payloads")
     timers.wrap(pipeline, "validate_frame", "validate_frame")
-    timers.wrap(contract, "run_expectation_suite", "gx_suite")
+    # The suite runs in its worker process: this is the wait for its answer, from the sample being sent.
+    timers.wrap(SuiteWorker, "_exchange", "gx_suite")
     timers.wrap(contract, "validate_sample_with_model", "pydantic_sample")
     return timers
 
@@ -319,6 +322,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
     from aac_etl.defs.location import build_definitions
     from aac_etl.defs.runs import materialization_metadata
     from aac_etl.defs.search.assets import load_job_name
+    from aac_etl.lib.process import PeakTreeRss
     from aac_etl.lib.typesense_client import TypesenseClient
 
     source = source_config(spec.languages, spec.slug)
@@ -333,12 +337,13 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
     startup = time.perf_counter() - started_process
 
     started = time.perf_counter()
-    sync = sync_job.execute_in_process(
-        run_config={**sync_run_config(SOURCE_NAME, "full"), **quiet}, instance=instance, raise_on_error=False
-    )
-    synced = time.perf_counter()
-    load = load_job.execute_in_process(run_config=load_config, instance=instance, raise_on_error=False)
-    finished = time.perf_counter()
+    with PeakTreeRss() as tree:
+        sync = sync_job.execute_in_process(
+            run_config={**sync_run_config(SOURCE_NAME, "full"), **quiet}, instance=instance, raise_on_error=False
+        )
+        synced = time.perf_counter()
+        load = load_job.execute_in_process(run_config=load_config, instance=instance, raise_on_error=False)
+        finished = time.perf_counter()
 
     with TypesenseClient(url, api_key) as client:
         searchable = client.count(alias)
@@ -393,7 +398,10 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
         "steps": steps,
         "profile": timers.report(),
         "process_startup_seconds": _round(startup),
-        "peak_rss_mb": _peak_rss_mb(),
+        # The target's number: this process and the Great Expectations worker it starts, summed at each instant.
+        "peak_rss_mb": max(_peak_rss_mb(), tree.peak_mb),
+        "peak_rss_mb_process": _peak_rss_mb(),
+        "peak_rss_mb_tree_sampled": tree.peak_mb,
     }
 
 
@@ -670,7 +678,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("… sync job s / load job s", lambda e: f"{e['full']['sync_seconds']:.1f} / {e['full']['load_seconds']:.1f}"),
         ("full: docs/s", lambda e: e["full"]["docs_per_second"]),
         (f"full: ratio to ceiling (target ≥ {TARGET_RATIO})", lambda e: e["full"]["ratio_to_ceiling"]),
-        ("full: peak RSS MB (sync+load process)", lambda e: e["full"]["peak_rss_mb"]),
+        ("full: peak RSS MB (sync+load process and its GX worker)", lambda e: e["full"]["peak_rss_mb"]),
+        ("full: peak RSS MB of the sync+load process alone", lambda e: e["full"].get("peak_rss_mb_process")),
         ("full: documents sent by the sync's streaming build", lambda e: e["full"].get("sent_by_sync", 0)),
         (
             f"normalize+validate rows/s in the sync (target ≥ {TARGET_TRANSFORM_RATE:,})",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+
+PROC = Path("/proc")
 
 
 def peak_rss_mb() -> float:
@@ -21,6 +26,77 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def _rss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in (PROC / str(pid) / "task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def tree_rss_mb(pid: int | None = None) -> float:
+    """Return the resident memory of a process and all its descendants now, in MB; 0 where /proc is missing.
+
+    Args:
+        pid: The root process; defaults to this one.
+
+    """
+    todo = [os.getpid() if pid is None else pid]
+    seen: set[int] = set()
+    total_kb = 0
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total_kb += _rss_kb(current)
+        todo.extend(_children(current))
+    return round(total_kb / 1024, 1)
+
+
+class PeakTreeRss:
+    """Sample :func:`tree_rss_mb` of this process in a thread while the block runs; ``peak_mb`` is the highest.
+
+    A process's own VmHWM misses the memory of the processes it starts (the Great Expectations worker); this
+    sums them at the same instant. Sampling can miss a spike shorter than ``interval``: report it together with
+    :func:`peak_rss_mb`.
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        """Set the sampling interval (seconds)."""
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="tree-rss", daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_mb = max(self.peak_mb, tree_rss_mb())
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakTreeRss:
+        """Start sampling."""
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        """Stop sampling (one last sample is taken)."""
+        self._stop.set()
+        self._thread.join()
 
 
 @contextlib.contextmanager

@@ -52,6 +52,10 @@ class TypesenseError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[type[TypesenseError], tuple[int, str]]:
+        """Pickle by the constructor's arguments, so the error crosses process boundaries (process pools)."""
+        return (type(self), (self.status, self.message))
+
 
 class _RetryableStatusError(Exception):
     """Internal: an HTTP answer with a status worth retrying (429, 5xx)."""

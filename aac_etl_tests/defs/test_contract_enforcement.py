@@ -225,6 +225,16 @@ def test_files_source_every_record_is_valid_or_quarantined(
     assert meta["rule_json"] == 1
     enqueued = p.store.status(p.alias).filter(pl.col("op") == "upsert")["count"].sum()
     assert enqueued == 200
+    # The Great Expectations suite ran (in its worker process) on the new documents, which all passed.
+    suite = check_evaluation(result, "great_expectations_suite")
+    assert suite.passed is True
+    assert suite.metadata["rows_evaluated"].value == 200
+    assert suite.metadata["expectations_evaluated"].value > 10
+    assert suite.metadata["failed_expectations"].value == 0
+
+    unchanged = p.sync("full")
+    assert unchanged.success
+    assert check_evaluation(unchanged, "great_expectations_suite").metadata["rows_evaluated"].value == 0
 
 
 def test_opencart_source_every_record_is_valid_or_quarantined(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -388,3 +389,9 @@ def test_wrong_key_on_real_server(typesense_server: TypesenseEndpoint) -> None:
     assert "x-typesense-api-key" in exc.value.message
     assert wrong not in str(exc.value)
     assert typesense_server.api_key not in repr(typesense_server)
+
+
+def test_typesense_error_survives_pickling() -> None:
+    error = pickle.loads(pickle.dumps(TypesenseError(404, "Not Found")))  # noqa: S301 - our own bytes
+    assert isinstance(error, TypesenseError)
+    assert (error.status, error.message, str(error)) == (404, "Not Found", "Typesense error 404: Not Found")

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import hashlib
-import importlib
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -33,12 +30,13 @@ from aac_etl import settings
 from aac_etl.defs.search.assets import load_metadata
 from aac_etl.lib import staging
 from aac_etl.lib.buffer import BufferStore
-from aac_etl.lib.contract import Contract, load_contract, typesense_schema
+from aac_etl.lib.contract import Contract, SuiteResult, load_contract, typesense_schema
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.loader import LoadStats, ShadowBuild, build_in_progress, prefetch, rebuild_reason
 from aac_etl.lib.process import peak_rss_mb
 from aac_etl.lib.redact import redact
 from aac_etl.lib.sources_config import SourceConfig
+from aac_etl.lib.suite_worker import SuiteWorker
 from aac_etl.lib.typesense_client import TypesenseClient
 from aac_etl.lib.validate import (
     ValidationOutcome,
@@ -99,28 +97,6 @@ class StageClock:
     rows: int = 0
 
 
-_GX_WARMUP: list[threading.Thread] = []
-
-
-def warm_up_great_expectations() -> None:
-    """Import great_expectations in a background thread (once per process) while validation goes on.
-
-    The import alone takes seconds; it is started only when a sync has new or changed documents (the only case
-    in which the suite runs), so it overlaps the validation of the remaining chunks instead of following it.
-    """
-    if _GX_WARMUP:
-        return
-
-    def work() -> None:
-        with contextlib.suppress(Exception):  # a real import error surfaces in the check itself
-            importlib.import_module("great_expectations")
-            gc.freeze()  # its modules are long-lived: out of the sync's collections (lib/process.frozen_gc)
-
-    thread = threading.Thread(target=work, name="gx-warmup", daemon=True)
-    _GX_WARMUP.append(thread)
-    thread.start()
-
-
 class SourceSync:
     """State and steps of one sync run of one source (see the module docstring)."""
 
@@ -178,8 +154,8 @@ class SourceSync:
         self.shadow_reason: str | None = None
         self.summary: ValidationOutcome | None = None
         self._client: TypesenseClient | None = None
-        self._gx_pool: ThreadPoolExecutor | None = None
-        self._gx_future: Future[dg.AssetCheckResult] | None = None
+        self._gx_worker: SuiteWorker | None = None
+        self._gx_future: Future[SuiteResult] | None = None
         self._started = time.perf_counter()
         self._checked_at = 0.0
         self._buffered_at = 0.0
@@ -392,19 +368,20 @@ class SourceSync:
         if room <= 0:
             return
         self.gx_sample.append(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room))
-        # Started as soon as the sample is full: during a streaming build the sync mostly waits for Typesense,
-        # so the suite's seconds of import and run overlap that wait instead of following the last chunk.
-        warm_up_great_expectations()
+        # The worker process imports great_expectations from the first changed chunk on, and runs the suite as
+        # soon as the sample is full: its seconds of import and run overlap the chunks still to come.
+        if self._gx_worker is None:
+            self._gx_worker = SuiteWorker()
         if room - self.gx_sample[-1].height <= 0:
             self._start_gx()
 
     def _start_gx(self) -> None:
-        """Run the suite on the sample in a thread, overlapping the chunks still to come."""
-        if self._gx_future is not None or not self.gx_sample:
+        """Send the sample to the suite worker (started by :meth:`_sample_for_checks`)."""
+        if self._gx_future is not None or self._gx_worker is None or not self.gx_sample:
             return
         sample = pl.concat(self.gx_sample, how="diagonal_relaxed")
-        self._gx_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-suite")
-        self._gx_future = self._gx_pool.submit(self._great_expectations_check, sample)
+        self.gx_sample = []
+        self._gx_future = self._gx_worker.submit(sample, self.contract, max_rows=GX_SAMPLE_ROWS)
 
     def _remember_fingerprints(self, docs: pl.DataFrame, valid: pl.DataFrame, prints: pl.DataFrame) -> None:
         """Keep the fingerprints of records whose every document passed (the others are processed again)."""
@@ -518,10 +495,10 @@ class SourceSync:
             )
         ]
         self._start_gx()
-        if self._gx_future is not None:
-            results.append(self._gx_future.result())
-            if self._gx_pool is not None:
-                self._gx_pool.shutdown()
+        if self._gx_future is not None and self._gx_worker is not None:
+            suite = self._gx_future.result()
+            self._gx_worker.close()
+            results.append(self._great_expectations_check(suite))
         else:
             results.append(self._great_expectations_check(None))
         results.append(self._pydantic_check())
@@ -536,9 +513,9 @@ class SourceSync:
                 self.store.clear_quarantine(self.source.name, pl.concat(self.valid_ids))
         return results
 
-    def _great_expectations_check(self, sample: pl.DataFrame | None) -> dg.AssetCheckResult:
-        """Run the GX suite on a sample of the new or changed documents: only they can change the index."""
-        if sample is None or sample.height == 0:
+    def _great_expectations_check(self, result: SuiteResult | None) -> dg.AssetCheckResult:
+        """Report the GX suite's outcome on a sample of the new or changed documents (only they reach the index)."""
+        if result is None:
             return dg.AssetCheckResult(
                 asset_key=self.validated_key,
                 check_name="great_expectations_suite",
@@ -547,9 +524,6 @@ class SourceSync:
                 "check.",
                 metadata={"rows_evaluated": dg.MetadataValue.int(0)},
             )
-        from aac_etl.lib.contract import run_expectation_suite
-
-        result = run_expectation_suite(sample, self.contract, max_rows=GX_SAMPLE_ROWS)
         failures = [str(r.get("expectation", r)) for r in result.results if not r.get("success", False)]
         return dg.AssetCheckResult(
             asset_key=self.validated_key,
@@ -685,8 +659,8 @@ class SourceSync:
         if self.shadow is not None:
             self.shadow.abort()
         self._close_client()
-        if self._gx_pool is not None:
-            self._gx_pool.shutdown(wait=False, cancel_futures=True)
+        if self._gx_worker is not None:
+            self._gx_worker.kill()
         if not self._finished:
             self.store.finish_sync(self.sync_id, "failed", error=redact(str(error)))
 

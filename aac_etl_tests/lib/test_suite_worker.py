@@ -1,0 +1,77 @@
+import time
+
+import polars as pl
+import pytest
+
+from aac_etl.lib.contract import Contract, load_contract
+from aac_etl.lib.suite_worker import SuiteWorker, SuiteWorkerError
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return load_contract()
+
+
+def _frame(rows: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "external_id": [f"{i}:en" for i in range(rows)],
+            "title": [f"Trail runner {i}" for i in range(rows)],
+            "price": [99.99] * rows,
+            "currency": ["USD"] * rows,
+            "categories": [["Shoes", "Running"]] * rows,
+            "category_ids": [["1", "2"]] * rows,
+            "locale": ["en"] * rows,
+        }
+    )
+
+
+def test_worker_runs_the_suite_in_a_child_process(contract: Contract) -> None:
+    worker = SuiteWorker()
+    good = worker.submit(_frame(40), contract, max_rows=25).result(timeout=300)
+    worker.close()
+    assert good.success, [r for r in good.results if not r["success"]]
+    assert good.evaluated_rows == 25
+    assert good.suite_name.startswith(contract.name)
+
+    bad = _frame(10).with_columns(pl.lit("usd").alias("currency"), pl.lit("1:en").alias("external_id"))
+    worker = SuiteWorker()
+    result = worker.submit(bad, contract, max_rows=100).result(timeout=300)
+    worker.close()
+    failed = {(r["expectation"], r["column"]) for r in result.results if not r["success"]}
+    assert not result.success
+    assert ("expect_column_values_to_be_unique", "external_id") in failed
+
+
+def test_worker_takes_one_sample_only(contract: Contract) -> None:
+    worker = SuiteWorker()
+    worker.submit(_frame(3), contract, max_rows=3)
+    with pytest.raises(RuntimeError, match="one sample"):
+        worker.submit(_frame(3), contract, max_rows=3)
+    worker.close()
+
+
+def test_suite_errors_in_the_worker_reach_the_caller(contract: Contract) -> None:
+    worker = SuiteWorker()
+    future = worker.submit(_frame(3), contract, max_rows=-1)  # a negative sample size raises in the worker
+    with pytest.raises(SuiteWorkerError, match="suite failed") as raised:
+        future.result(timeout=300)
+    worker.close()
+    assert "Traceback" in str(raised.value)
+
+
+def test_killed_worker_fails_its_future_and_leaves_no_process(contract: Contract) -> None:
+    worker = SuiteWorker()
+    future = worker.submit(_frame(3), contract, max_rows=3)
+    worker.kill()
+    with pytest.raises(SuiteWorkerError, match="exited with code -9"):
+        future.result(timeout=60)
+    assert worker._process.poll() == -9
+
+
+def test_unused_worker_is_ended_by_close() -> None:
+    worker = SuiteWorker()
+    started = time.monotonic()
+    worker.close()
+    assert worker._process.poll() is not None
+    assert time.monotonic() - started < 30
