@@ -381,6 +381,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
             )
             if key in built_meta
         },
+        "waited_for_great_expectations_seconds": metas["validated"].get("waited_for_great_expectations_seconds", 0.0),
         "searchable": searchable,
         "collection": collection,
         "seconds": _round(total),

@@ -725,10 +725,11 @@ class BufferStore:
         tenant: str | None,
         source: str,
         sync_id: str | None,
-        batches: Callable[[], Iterable[pl.DataFrame]],
+        batches: Callable[[], Iterable[pl.DataFrame | Path]],
         *,
         full_sync: bool = False,
         also_seen: pl.Series | Sequence[str] = (),
+        also_seen_parts: Sequence[Path] = (),
     ) -> tuple[EnqueueStats, int]:
         """Enqueue many batches (and, for a full sync, the deletes of what it did not see) in ONE transaction.
 
@@ -741,11 +742,14 @@ class BufferStore:
             source: Source name.
             sync_id: Id of the sync that produced the documents.
             batches: Returns the batches (``external_id``, ``payload``, ``content_hash``) afresh on each call:
-                a transaction retried after a lock error reads them again.
+                a transaction retried after a lock error reads them again. A batch may be a Parquet file of
+                those columns: DuckDB then reads it itself (no Arrow copy of the payloads in this process).
             full_sync: The batches are the whole source: its live rows that are neither in a batch nor in
                 ``also_seen`` become pending deletes.
             also_seen: External ids still in the source but not in the batches (records skipped as unchanged,
                 quarantined records whose last good version stays).
+            also_seen_parts: Parquet files (an ``external_id`` column) of more such ids: the batches of the
+                earlier transactions of a sync, read where the deletes are computed instead of held in memory.
 
         Returns:
             The enqueue counts and the number of rows turned into deletes.
@@ -756,18 +760,80 @@ class BufferStore:
         def work(tx: _Tx) -> tuple[EnqueueStats, int]:
             upserted = unchanged = 0
             seen = [pl.Series("external_id", also_seen, dtype=pl.Utf8)]
+            seen_parts = list(also_seen_parts)
             for docs in batches():
-                seen.append(docs.get_column("external_id").cast(pl.Utf8))
-                stats = self._enqueue_tx(tx, docs, alias=alias, tenant=tenant, source=source, sync_id=sync_id, now=now)
+                where = {"alias": alias, "tenant": tenant, "source": source, "sync_id": sync_id, "now": now}
+                if isinstance(docs, Path):
+                    seen_parts.append(docs)
+                    stats = self._enqueue_part(tx, docs, **where)
+                else:
+                    seen.append(docs.get_column("external_id").cast(pl.Utf8))
+                    stats = self._enqueue_tx(tx, docs, **where)
                 upserted += stats.upserted
                 unchanged += stats.unchanged
             deleted = 0
             if full_sync:
-                every = pl.DataFrame({"external_id": pl.concat(seen)}).unique()
-                deleted = self._delete_unseen(tx, every, alias=alias, source=source, sync_id=sync_id, now=now)
+                deleted = self._delete_unseen(
+                    tx, pl.concat(seen), seen_parts, alias=alias, source=source, sync_id=sync_id, now=now
+                )
             return EnqueueStats(upserted=upserted, unchanged=unchanged), deleted
 
         return self._run(work)
+
+    def _enqueue_part(
+        self,
+        tx: _Tx,
+        part: Path,
+        *,
+        alias: str,
+        tenant: str | None,
+        source: str,
+        sync_id: str | None,
+        now: datetime,
+    ) -> EnqueueStats:
+        """Enqueue one Parquet batch; on DuckDB in one statement that reads the file, elsewhere via a frame.
+
+        The statement does what :meth:`_enqueue_tx` does (last row per external id, only new, changed or deleted
+        documents written, fresh ids in file order), without handing DuckDB an Arrow copy of the payloads: that
+        copy, not DuckDB's own working set, was most of a large sync's memory while it wrote the buffer.
+        """
+        if tx.dialect != "duckdb":
+            return self._enqueue_tx(
+                tx, pl.read_parquet(part), alias=alias, tenant=tenant, source=source, sync_id=sync_id, now=now
+            )
+        incoming = (
+            "SELECT external_id, payload, content_hash, row_number() OVER (ORDER BY file_row_number) AS n "
+            "FROM read_parquet(:part, file_row_number = true) WHERE external_id IS NOT NULL "
+            "QUALIFY row_number() OVER (PARTITION BY external_id ORDER BY file_row_number DESC) = 1"
+        )
+        count = tx.rows(f"SELECT count(*) FROM ({incoming})", {"part": str(part)})[0][0]
+        if not count:
+            return EnqueueStats(upserted=0, unchanged=0)
+        first = self._reserve_ids(tx, int(count))
+        written = tx.execute(
+            "INSERT INTO search_ingest_buffer (id, tenant, collection_alias, source, external_id, op, "
+            "payload, content_hash, status, attempts, last_error, sync_id, created_at, updated_at, "
+            "loaded_at) "
+            "SELECT :first + s.n - 1, :tenant, :alias, :source, s.external_id, 'upsert', s.payload, "
+            f"s.content_hash, 'pending', 0, NULL, :sync_id, :now, :now, NULL FROM ({incoming}) s "
+            "LEFT JOIN search_ingest_buffer b ON b.collection_alias = :alias AND b.external_id = s.external_id "
+            "WHERE b.external_id IS NULL OR b.content_hash IS DISTINCT FROM s.content_hash OR b.op = 'delete' "
+            "ON CONFLICT (collection_alias, external_id) DO UPDATE SET id = excluded.id, "
+            "tenant = excluded.tenant, source = excluded.source, op = excluded.op, "
+            "payload = excluded.payload, content_hash = excluded.content_hash, status = excluded.status, "
+            "attempts = 0, last_error = NULL, sync_id = excluded.sync_id, "
+            "updated_at = excluded.updated_at",
+            {
+                "part": str(part),
+                "first": first,
+                "tenant": tenant,
+                "alias": alias,
+                "source": source,
+                "sync_id": sync_id,
+                "now": now,
+            },
+        )
+        return EnqueueStats(upserted=written, unchanged=int(count) - written)
 
     def _enqueue_tx(
         self,
@@ -846,22 +912,53 @@ class BufferStore:
             Number of rows turned into ``op=delete, status=pending``.
 
         """
-        seen = pl.DataFrame({"external_id": pl.Series(seen_external_ids, dtype=pl.Utf8)}).unique()
+        seen = pl.Series("external_id", seen_external_ids, dtype=pl.Utf8)
         now = _utcnow()
 
-        return self._run(lambda tx: self._delete_unseen(tx, seen, alias=alias, source=source, sync_id=sync_id, now=now))
+        return self._run(
+            lambda tx: self._delete_unseen(tx, seen, (), alias=alias, source=source, sync_id=sync_id, now=now)
+        )
 
     def _delete_unseen(
-        self, tx: _Tx, seen: pl.DataFrame, *, alias: str, source: str, sync_id: str | None, now: datetime
+        self,
+        tx: _Tx,
+        seen: pl.Series,
+        seen_parts: Sequence[Path],
+        *,
+        alias: str,
+        source: str,
+        sync_id: str | None,
+        now: datetime,
     ) -> int:
-        """Turn live rows of ``source`` whose external id is not in ``seen`` into pending deletes."""
+        """Turn live rows of ``source`` whose external id is neither in ``seen`` nor in ``seen_parts`` into deletes."""
+        if tx.dialect == "duckdb":
+            # DuckDB anti-joins in its bounded working set and reads the parts' ids itself: neither the source's
+            # live ids (the whole catalog) nor the sync's own ids are copied into this process.
+            name = _stage_name("seen")
+            tx.stage(name, pl.DataFrame({"external_id": seen}).unique())
+            in_parts = (
+                "AND NOT EXISTS (SELECT 1 FROM read_parquet(:parts) p WHERE p.external_id = b.external_id) "
+                if seen_parts
+                else ""
+            )
+            gone = tx.frame(
+                "SELECT b.external_id FROM search_ingest_buffer b WHERE b.collection_alias = :alias "
+                "AND b.source = :source AND b.op = 'upsert' "
+                f"AND NOT EXISTS (SELECT 1 FROM {name} s WHERE s.external_id = b.external_id) {in_parts}",
+                {"alias": alias, "source": source, "parts": [str(part) for part in seen_parts]},
+                {"external_id": pl.Utf8()},
+            )
+            tx.discard(name)
+            return self._turn_into_deletes(tx, alias, sync_id, now, gone)
+        from_parts = [pl.read_parquet(part, columns=["external_id"]).get_column("external_id") for part in seen_parts]
+        every = pl.DataFrame({"external_id": pl.concat([seen, *from_parts]).cast(pl.Utf8)}).unique()
         live = tx.frame(
             "SELECT external_id FROM search_ingest_buffer "
             "WHERE collection_alias = :alias AND source = :source AND op = 'upsert'",
             {"alias": alias, "source": source},
             {"external_id": pl.Utf8()},
         )
-        return self._turn_into_deletes(tx, alias, sync_id, now, live.join(seen, on="external_id", how="anti"))
+        return self._turn_into_deletes(tx, alias, sync_id, now, live.join(every, on="external_id", how="anti"))
 
     def _turn_into_deletes(self, tx: _Tx, alias: str, sync_id: str | None, now: datetime, rows: pl.DataFrame) -> int:
         """Turn live upsert rows (``rows[external_id]``) into pending deletes with new ids; return how many."""

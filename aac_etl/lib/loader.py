@@ -612,7 +612,11 @@ class ShadowBuild:
             self.finish_wait_seconds = time.perf_counter() - started
             self._raise_importer_error()
             keys = pl.DataFrame(schema={"external_id": pl.Utf8, "content_hash": pl.Utf8})
-            sent = pl.concat([keys, *(frame.select(keys.columns) for frame in (*self._ok, *self._bad))])
+            # One copy of the streamed keys (a catalog's worth): the per-chunk lists are released as they merge.
+            ok = pl.concat([keys, *self._ok], rechunk=True)
+            bad = pl.concat(self._bad, rechunk=True) if self._bad else None
+            self._ok, self._bad = [], []
+            sent = ok if bad is None else pl.concat([ok, bad.select(keys.columns)])
             live = self.store.live_keys(self.alias)
             max_id = int(live.get_column("id").max()) if live.height else None  # type: ignore[arg-type]
             missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
@@ -622,13 +626,16 @@ class ShadowBuild:
             orphans = sent.join(live, on="external_id", how="anti").get_column("external_id")
             for offset in range(0, orphans.len(), self.batch_size):
                 self.client.delete_documents(self.name, orphans.slice(offset, self.batch_size).to_list())
-            ok = pl.concat([keys, *self._ok])
-            bad = pl.concat(self._bad) if self._bad else None
+            # The remainder's results went to the (emptied) lists.
+            n_ok = ok.height + sum(frame.height for frame in self._ok)
+            failed = [frame for frame in (bad, *self._bad) if frame is not None]
+            bad = pl.concat(failed) if failed else None
+            del ok, sent, live, missing, orphans
             n_bad = 0 if bad is None else bad.height
-            if n_bad and n_bad > self.max_failed_share * (ok.height + n_bad):
+            if n_bad and n_bad > self.max_failed_share * (n_ok + n_bad):
                 first = bad.get_column("error").head(1).to_list() if bad is not None else []
                 raise LoaderError(
-                    f"rebuild of alias {self.alias!r} abandoned: {n_bad} of {ok.height + n_bad} documents failed "
+                    f"rebuild of alias {self.alias!r} abandoned: {n_bad} of {n_ok + n_bad} documents failed "
                     f"(first error: {redact(str(first[0]) if first else '?')})"
                 )
             self.client.upsert_alias(self.alias, self.name)
@@ -638,7 +645,7 @@ class ShadowBuild:
         self._closed = True
         self.store.set_index_state(self.alias, self.name, self.hash, "done")
         logger.info("alias %s now points at %s (was %s), built while the sync ran", self.alias, self.name, self.current)
-        tally = _Tally(upserted=ok.height, failed=n_bad)
+        tally = _Tally(upserted=n_ok, failed=n_bad)
         if bad is not None and n_bad:
             # First: failed rows get new ids past max_id, so the set-based marking below skips them.
             self.store.mark_failed(self.alias, bad)

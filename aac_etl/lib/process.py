@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+
+import polars as pl
 
 PROC = Path("/proc")
 
@@ -28,6 +31,19 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return a copy of ``frame`` that holds only its own rows' data.
+
+    A slice, filter or sample of a frame shares the frame's string buffers: keeping 100 rows of a chunk keeps the
+    whole chunk's descriptions in memory. Samples kept for the length of a sync are detached with this (an Arrow
+    IPC round trip, which writes only the referenced data).
+    """
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
+
+
 def _rss_kb(pid: int) -> int:
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in (PROC / str(pid) / "status").read_text().splitlines():
@@ -43,6 +59,11 @@ def _children(pid: int) -> list[int]:
             with contextlib.suppress(OSError, ValueError):
                 found.extend(int(child) for child in (task / "children").read_text().split())
     return found
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Return the resident memory of one process now (default: this one), in MB; 0 when it is gone."""
+    return round(_rss_kb(os.getpid() if pid is None else pid) / 1024, 1)
 
 
 def tree_rss_mb(pid: int | None = None) -> float:

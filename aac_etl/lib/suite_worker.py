@@ -63,6 +63,11 @@ class SuiteWorker:
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[SuiteResult] | None = None
 
+    @property
+    def pid(self) -> int:
+        """Process id of the worker."""
+        return self._process.pid
+
     def submit(self, sample: pl.DataFrame, contract: Contract, *, max_rows: int) -> Future[SuiteResult]:
         """Send the sample to the worker; the returned future resolves when the suite has run.
 

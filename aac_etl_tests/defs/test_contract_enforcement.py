@@ -25,6 +25,8 @@ import polars as pl
 import pytest
 import yaml
 
+from aac_etl import settings
+from aac_etl.defs.catalog import pipeline
 from aac_etl.defs.catalog.assets import sync_job_name, sync_run_config
 from aac_etl.defs.location import build_definitions
 from aac_etl.defs.resources import default_buffer_url
@@ -235,6 +237,26 @@ def test_files_source_every_record_is_valid_or_quarantined(
     unchanged = p.sync("full")
     assert unchanged.success
     assert check_evaluation(unchanged, "great_expectations_suite").metadata["rows_evaluated"].value == 0
+
+
+def test_sync_over_its_memory_budget_waits_for_the_suite_worker(
+    catalog: Path, make_files_pipeline: Callable[..., Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks and sample: the first chunk fills the sample and starts the suite; with a budget of 0 MB the
+    # second chunk waits until the suite's result is in.
+    monkeypatch.setattr(settings, "SYNC_CHUNK_ROWS", 50)
+    monkeypatch.setattr(settings, "SUITE_OVERLAP_BUDGET_MB", 0)
+    monkeypatch.setattr(pipeline, "GX_SAMPLE_ROWS", 40)
+    p = make_files_pipeline()
+    write_catalog(catalog, [doc(i) for i in range(200)])
+
+    result = p.sync("full")
+
+    assert result.success
+    assert p.validated(result)["waited_for_great_expectations_seconds"] > 0
+    suite = check_evaluation(result, "great_expectations_suite")
+    assert suite.passed is True
+    assert suite.metadata["rows_evaluated"].value == 40
 
 
 def test_opencart_source_every_record_is_valid_or_quarantined(

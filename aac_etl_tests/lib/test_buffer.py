@@ -149,6 +149,43 @@ def test_enqueue_many_is_one_transaction_with_the_full_sync_deletes(store: Buffe
     assert store.count_live(ALIAS, SOURCE) == 11
 
 
+def test_enqueue_many_reads_parquet_batches_like_frames(store: BufferStore, tmp_path: Path) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(10))
+    store.enqueue_deletes(ALIAS, SOURCE, "s1", ["5:en"])
+    first = pending_rows(store).filter(pl.col("external_id") == "6:en")
+    before = int(pending_rows(store).get_column("id").max())  # type: ignore[arg-type]
+
+    def part(name: str, frame: pl.DataFrame) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        frame.write_parquet(path)
+        return path
+
+    # Part a: 0-1 changed, 2-3 unchanged, 5 (a delete) comes back, 30 twice (the last row wins), 31 new.
+    stale = catalog(1, start=30, price_bump=5.0)
+    a = part(
+        "a",
+        pl.concat([catalog(2, price_bump=1.0), catalog(2, start=2), catalog(1, start=5), stale, catalog(2, start=30)]),
+    )
+    earlier = part("earlier", catalog(2, start=6))  # enqueued by an earlier transaction of the same sync
+    stats, deleted = store.enqueue_many(
+        ALIAS, None, SOURCE, "s2", lambda: [a], full_sync=True, also_seen=pl.Series(["8:en"]), also_seen_parts=[earlier]
+    )
+    assert stats == EnqueueStats(upserted=5, unchanged=2)
+    # 4 and 9 were in no part, not in also_seen: deletes; 6-7 (earlier part) and 8 (also_seen) stay.
+    assert deleted == 2
+    rows = pending_rows(store)
+    assert sorted(rows.filter(pl.col("op") == "delete").get_column("external_id").to_list()) == ["4:en", "9:en"]
+    upserts = rows.filter((pl.col("op") == "upsert") & (pl.col("id") > before))
+    assert sorted(upserts.get_column("external_id").to_list()) == ["0:en", "1:en", "30:en", "31:en", "5:en"]
+    latest = catalog(2, start=30).filter(pl.col("external_id") == "30:en").get_column("content_hash")[0]
+    assert upserts.filter(pl.col("external_id") == "30:en").get_column("content_hash")[0] == latest
+    # Fresh ids follow the file's order; rows that did not change keep theirs.
+    in_file_order = upserts.sort("id").get_column("external_id").to_list()
+    assert in_file_order == ["0:en", "1:en", "5:en", "30:en", "31:en"]
+    assert pending_rows(store).filter(pl.col("external_id") == "6:en").equals(first)
+    assert store.count_live(ALIAS, SOURCE) == 10
+
+
 def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> None:
     store.enqueue(ALIAS, None, SOURCE, "s1", catalog(3))
     sent = pending_rows(store)

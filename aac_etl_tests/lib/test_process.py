@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-from aac_etl.lib.process import PeakTreeRss, peak_rss_mb, tree_rss_mb
+import polars as pl
+
+from aac_etl.lib.process import PeakTreeRss, detached, peak_rss_mb, rss_mb, tree_rss_mb
 
 CHILD_MB = 96
 HOLD = f"b = bytearray({CHILD_MB} * 2**20); b[::4096] = b'x' * len(b[::4096]); print('ready', flush=True); input()"
@@ -17,6 +19,23 @@ def test_peak_rss_mb_grows_with_an_allocation() -> None:
     block = bytearray(64 * 2**20)
     block[::4096] = b"x" * len(block[::4096])
     assert peak_rss_mb() >= max(before, 64)
+
+
+def _buffers(frame: pl.DataFrame) -> int:
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest()).get_total_buffer_size()
+
+
+def test_detached_copy_holds_only_its_rows() -> None:
+    chunk = pl.select(
+        (pl.lit("<p>long description</p>" * 200) + pl.int_range(0, 4000).cast(pl.String)).alias("description"),
+        pl.int_range(0, 4000).alias("id"),
+    )
+    sample = chunk.filter(pl.col("id") % 1000 == 0).head(3)
+    # The slice shares the chunk's string buffers; the detached copy does not, and has the same rows.
+    assert _buffers(sample) > _buffers(chunk) // 2
+    copy = detached(sample)
+    assert copy.equals(sample)
+    assert _buffers(copy) < 3 * 5_000
 
 
 def test_tree_rss_counts_a_child_process_and_the_sampler_keeps_its_peak() -> None:
@@ -31,3 +50,5 @@ def test_tree_rss_counts_a_child_process_and_the_sampler_keeps_its_peak() -> Non
     assert with_child >= alone + CHILD_MB
     assert tree.peak_mb >= alone + CHILD_MB
     assert tree_rss_mb() < with_child - CHILD_MB / 2
+    assert rss_mb(child.pid) == 0.0  # gone
+    assert 0 < rss_mb() <= tree_rss_mb()

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -33,7 +33,7 @@ from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.contract import Contract, SuiteResult, load_contract, typesense_schema
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.loader import LoadStats, ShadowBuild, build_in_progress, prefetch, rebuild_reason
-from aac_etl.lib.process import peak_rss_mb
+from aac_etl.lib.process import detached, peak_rss_mb, rss_mb
 from aac_etl.lib.redact import redact
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.lib.suite_worker import SuiteWorker
@@ -156,6 +156,7 @@ class SourceSync:
         self._client: TypesenseClient | None = None
         self._gx_worker: SuiteWorker | None = None
         self._gx_future: Future[SuiteResult] | None = None
+        self.gx_wait_seconds = 0.0
         self._started = time.perf_counter()
         self._checked_at = 0.0
         self._buffered_at = 0.0
@@ -263,6 +264,10 @@ class SourceSync:
 
         """
         self.peaks["prepared"] = peak_rss_mb()
+        if self.mode == "full" and self.known is not None and self.known.height == 0:
+            # A first load: every document is new, so the suite will run. Its worker starts now, while this
+            # process is still small, and is gone (with its memory) before the chunks in flight peak.
+            self._gx_worker = SuiteWorker()
         for raw in prefetch(self._extracted(dsn), depth=EXTRACT_READ_AHEAD, name=f"extract-{self.source.name}"):
             self._chunk(raw)
         self.peaks["chunks_done"] = peak_rss_mb()
@@ -295,7 +300,24 @@ class SourceSync:
         clock.seconds += time.perf_counter() - started
         return raw, prints
 
+    def _hold_for_suite_worker(self) -> None:
+        """Wait for the suite's result before the next chunk while this process and its worker exceed the budget.
+
+        The worker's import takes a few seconds and about 260 MB; the chunk pipeline (read-ahead, import queue)
+        fills meanwhile. Over ``settings.SUITE_OVERLAP_BUDGET_MB`` together, the sync lets the worker finish (and
+        give its memory back) first; below it, both go on side by side. A failed suite is reported by the check.
+        """
+        future, worker = self._gx_future, self._gx_worker
+        if future is None or worker is None or future.done():
+            return
+        if rss_mb() + rss_mb(worker.pid) <= settings.SUITE_OVERLAP_BUDGET_MB:
+            return
+        started = time.perf_counter()
+        wait([future])
+        self.gx_wait_seconds += time.perf_counter() - started
+
     def _chunk(self, raw: RawChunk) -> None:
+        self._hold_for_suite_worker()
         raw, prints = self._skip_unchanged(raw)
         if prints is not None and prints.height == 0:
             return
@@ -321,7 +343,8 @@ class SourceSync:
                 self.locked.setdefault(key, kind)
             self.valid_ids.append(valid.get_column("external_id"))
         self.diag_parts.append(diagnostics(docs, outcome))
-        self.outcomes.append(dataclasses.replace(outcome, valid=pl.DataFrame()))
+        kept = dataclasses.replace(outcome, valid=pl.DataFrame(), quarantine=detached(outcome.quarantine))
+        self.outcomes.append(kept)
         clocks["validate"].seconds += time.perf_counter() - started
         clocks["validate"].rows += docs.height
 
@@ -361,13 +384,13 @@ class SourceSync:
         """Keep bounded samples: changed documents for Great Expectations, any valid ones for pydantic."""
         have = sum(frame.height for frame in self.pydantic_sample)
         if have < PYDANTIC_SAMPLE_ROWS:
-            self.pydantic_sample.append(valid.head(min(PYDANTIC_ROWS_PER_CHUNK, PYDANTIC_SAMPLE_ROWS - have)))
+            self.pydantic_sample.append(detached(valid.head(min(PYDANTIC_ROWS_PER_CHUNK, PYDANTIC_SAMPLE_ROWS - have))))
         if changed.len() == 0 or self._gx_future is not None:
             return
         room = GX_SAMPLE_ROWS - sum(frame.height for frame in self.gx_sample)
         if room <= 0:
             return
-        self.gx_sample.append(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room))
+        self.gx_sample.append(detached(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room)))
         # The worker process imports great_expectations from the first changed chunk on, and runs the suite as
         # soon as the sample is full: its seconds of import and run overlap the chunks still to come.
         if self._gx_worker is None:
@@ -459,6 +482,7 @@ class SourceSync:
                 "contract_seconds": dg.MetadataValue.float(round(validate.seconds, 3)),
                 "payload_rows": dg.MetadataValue.int(payloads.rows),
                 "payload_seconds": dg.MetadataValue.float(round(payloads.seconds, 3)),
+                "waited_for_great_expectations_seconds": dg.MetadataValue.float(round(self.gx_wait_seconds, 3)),
                 **{f"rule_{r}": dg.MetadataValue.int(n) for r, n in sorted(summary.rule_counts.items())},
                 **{f"locale_{loc}": dg.MetadataValue.int(int(n)) for loc, n in sorted(dict(report["locales"]).items())},
                 "diagnostics": dg.MetadataValue.md(str(report["markdown"])),
@@ -740,15 +764,6 @@ def enqueue_parts(
         groups[-1].append(part)
         rows += height
     upserted = unchanged = deleted = 0
-    enqueued: list[pl.Series] = []
-
-    def batches(group: list[Path]) -> Iterator[pl.DataFrame]:
-        for part in group:
-            payloads = pl.read_parquet(part)
-            # Seen by the deletes of the last transaction (a retried transaction only adds duplicates).
-            enqueued.append(payloads.get_column("external_id"))
-            yield payloads
-
     for number, group in enumerate(groups, start=1):
         last = number == len(groups)
         stats, gone = store.enqueue_many(
@@ -756,10 +771,11 @@ def enqueue_parts(
             source.organization,
             source.name,
             sync_id,
-            lambda group=group: batches(group),
+            lambda group=group: iter(group),
             # The deletes go with the last transaction, which also sees every id enqueued before it.
             full_sync=mode == "full" and last,
-            also_seen=pl.concat([*seen, *enqueued]) if last and (seen or enqueued) else (),
+            also_seen=pl.concat(seen) if last and seen else (),
+            also_seen_parts=[part for earlier in groups[: number - 1] for part in earlier] if last else (),
         )
         upserted, unchanged, deleted = upserted + stats.upserted, unchanged + stats.unchanged, deleted + gone
     return {"upserted": upserted, "unchanged": unchanged, "deleted": deleted, "live_before": live_before}
