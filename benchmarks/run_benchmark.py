@@ -681,6 +681,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         (f"full: ratio to ceiling (target ≥ {TARGET_RATIO})", lambda e: e["full"]["ratio_to_ceiling"]),
         ("full: peak RSS MB (sync+load process and its GX worker)", lambda e: e["full"]["peak_rss_mb"]),
         ("full: peak RSS MB of the sync+load process alone", lambda e: e["full"].get("peak_rss_mb_process")),
+        (
+            "full: s the sync waited for the GX suite (memory budget)",
+            lambda e: e["full"].get("waited_for_great_expectations_seconds"),
+        ),
         ("full: documents sent by the sync's streaming build", lambda e: e["full"].get("sent_by_sync", 0)),
         (
             f"normalize+validate rows/s in the sync (target ≥ {TARGET_TRANSFORM_RATE:,})",

@@ -4,13 +4,13 @@ Why a process and not a thread: importing great_expectations in a thread while t
 raced with the main thread's own lazy imports. The import lock only serializes ``import`` statements; code that
 reads a module attribute (SQLAlchemy's ``util.preloaded``, polars' optional-dependency checks) can see a module
 the other thread is still initializing, and fail with "partially initialized module". A child process shares no
-modules, takes its import and suite off the sync's GIL, and gives its ~170 MB back when it exits, long before
-the sync's memory peak (the buffer write at the end).
+modules, takes its import and suite off the sync's GIL, and gives its ~260 MB back when it exits, usually long
+before the sync's own memory peak.
 
-Protocol: the parent starts ``python -m aac_etl.lib.suite_worker``; the child imports great_expectations, then
-reads one pickled ``(sample, contract, max_rows)`` from stdin and writes one pickled ``("ok", SuiteResult)`` or
-``("error", traceback)`` to its original stdout (anything else it prints goes to stderr). A closed stdin with no
-job (an unchanged sync, an aborted one, a dead parent) ends it quietly.
+Protocol: the parent starts ``python -m aac_etl.lib.suite_worker``; the child imports great_expectations, writes
+:data:`READY`, then reads one pickled ``(sample, contract, max_rows)`` from stdin and writes one pickled
+``("ok", SuiteResult)`` or ``("error", traceback)`` to its original stdout (anything else it prints goes to
+stderr). A closed stdin with no job (an unchanged sync, an aborted one, a dead parent) ends it quietly.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import select
 import subprocess
 import sys
 import traceback
@@ -31,6 +32,9 @@ from aac_etl.lib.contract import Contract, SuiteResult
 
 SUITE_TIMEOUT_S = 900.0
 """Longest wait for the suite (import included) before the worker is killed and the check fails."""
+
+READY = b"R"
+"""Written by the worker once great_expectations is imported (before the answer, which starts with b"\x80")."""
 
 STDERR_TAIL_CHARS = 2_000
 """How much of a failed worker's stderr goes into the error message."""
@@ -62,6 +66,22 @@ class SuiteWorker:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[SuiteResult] | None = None
+        self._ready = False
+
+    def ready(self) -> bool:
+        """Return whether the worker has imported great_expectations (never blocks; a dead worker counts as ready).
+
+        A caller with a partial sample can send it as soon as this is true instead of keeping an idle worker
+        (and its memory) waiting for more rows.
+        """
+        stdout = self._process.stdout
+        if self._ready or self._future is not None or stdout is None:
+            return True
+        readable, _, _ = select.select([stdout], [], [], 0)
+        if readable:
+            os.read(stdout.fileno(), len(READY))  # READY, or b"" from a dead worker: submit then reports the failure
+            self._ready = True
+        return self._ready
 
     @property
     def pid(self) -> int:
@@ -97,6 +117,8 @@ class SuiteWorker:
             self._process.kill()
             self._process.communicate()
             raise SuiteWorkerError(f"Great Expectations suite did not finish within {SUITE_TIMEOUT_S:.0f} s") from None
+        if not self._ready and out.startswith(READY):
+            out = out[len(READY) :]
         tail = err.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:].strip()
         if self._process.returncode != 0 or not out:
             raise SuiteWorkerError(f"Great Expectations worker exited with code {self._process.returncode}: {tail}")
@@ -135,6 +157,9 @@ def _serve() -> int:
     os.dup2(2, 1)  # stray prints of the libraries must not corrupt the answer
     importlib.import_module("great_expectations")
     from aac_etl.lib.contract import run_expectation_suite
+
+    answer.write(READY)
+    answer.flush()
 
     try:
         sample, contract, max_rows = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own parent

@@ -43,6 +43,19 @@ def test_worker_runs_the_suite_in_a_child_process(contract: Contract) -> None:
     assert ("expect_column_values_to_be_unique", "external_id") in failed
 
 
+def test_worker_reports_ready_after_its_import_and_still_answers(contract: Contract) -> None:
+    worker = SuiteWorker()
+    assert worker.ready() is False  # the import takes seconds; ready() never blocks
+    deadline = time.monotonic() + 120
+    while not worker.ready():
+        assert time.monotonic() < deadline, "worker never became ready"
+        time.sleep(0.05)
+    result = worker.submit(_frame(30), contract, max_rows=30).result(timeout=120)
+    worker.close()
+    assert result.success
+    assert result.evaluated_rows == 30
+
+
 def test_worker_takes_one_sample_only(contract: Contract) -> None:
     worker = SuiteWorker()
     worker.submit(_frame(3), contract, max_rows=3)

@@ -52,6 +52,9 @@ from aac_etl.sources.base import ExtractRequest, RawChunk, Source
 DELTA_OVERLAP = timedelta(minutes=5)
 QUARANTINE_SAMPLE_ROWS = 20
 GX_SAMPLE_ROWS = 5_000
+GX_MIN_SAMPLE_ROWS = 500
+"""A sample this large goes to the suite as soon as its worker is ready, instead of waiting for GX_SAMPLE_ROWS: a
+nightly sync with few changes would otherwise keep the idle worker (about 260 MB) for most of the run."""
 PYDANTIC_SAMPLE_ROWS = 500
 PYDANTIC_ROWS_PER_CHUNK = 100
 EXTRACT_READ_AHEAD = 2
@@ -301,14 +304,19 @@ class SourceSync:
         return raw, prints
 
     def _hold_for_suite_worker(self) -> None:
-        """Wait for the suite's result before the next chunk while this process and its worker exceed the budget.
+        """Send a big-enough sample to a ready worker; wait for its result while the two exceed the memory budget.
 
         The worker's import takes a few seconds and about 260 MB; the chunk pipeline (read-ahead, import queue)
         fills meanwhile. Over ``settings.SUITE_OVERLAP_BUDGET_MB`` together, the sync lets the worker finish (and
         give its memory back) first; below it, both go on side by side. A failed suite is reported by the check.
         """
-        future, worker = self._gx_future, self._gx_worker
-        if future is None or worker is None or future.done():
+        worker = self._gx_worker
+        if worker is None:
+            return
+        if self._gx_future is None and sum(f.height for f in self.gx_sample) >= GX_MIN_SAMPLE_ROWS and worker.ready():
+            self._start_gx()
+        future = self._gx_future
+        if future is None or future.done():
             return
         if rss_mb() + rss_mb(worker.pid) <= settings.SUITE_OVERLAP_BUDGET_MB:
             return
@@ -392,7 +400,7 @@ class SourceSync:
             return
         self.gx_sample.append(detached(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room)))
         # The worker process imports great_expectations from the first changed chunk on, and runs the suite as
-        # soon as the sample is full: its seconds of import and run overlap the chunks still to come.
+        # soon as the sample is full (or big enough once the worker is ready, see _hold_for_suite_worker).
         if self._gx_worker is None:
             self._gx_worker = SuiteWorker()
         if room - self.gx_sample[-1].height <= 0:
