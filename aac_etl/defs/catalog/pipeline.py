@@ -532,6 +532,8 @@ class SourceSync:
             self._gx_worker.close()
             results.append(self._great_expectations_check(suite))
         else:
+            if self._gx_worker is not None:  # started for a first load that produced no valid document
+                self._gx_worker.close()
             results.append(self._great_expectations_check(None))
         results.append(self._pydantic_check())
         self._checked_at = self._elapsed()
