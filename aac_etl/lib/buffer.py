@@ -405,6 +405,18 @@ class _Tx(Protocol):
         ...
 
 
+_INSERT_UPSERT = (
+    "INSERT INTO search_ingest_buffer (id, tenant, collection_alias, source, external_id, op, payload, "
+    "content_hash, status, attempts, last_error, sync_id, created_at, updated_at, loaded_at)"
+)
+"""Head of an enqueue's insert; its SELECT gives the columns in this order, :data:`_ON_CONFLICT_UPSERT` ends it."""
+_ON_CONFLICT_UPSERT = (
+    "ON CONFLICT (collection_alias, external_id) DO UPDATE SET id = excluded.id, tenant = excluded.tenant, "
+    "source = excluded.source, op = excluded.op, payload = excluded.payload, content_hash = excluded.content_hash, "
+    "status = excluded.status, attempts = 0, last_error = NULL, sync_id = excluded.sync_id, "
+    "updated_at = excluded.updated_at"
+)
+
 _NAMED_PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
@@ -762,13 +774,11 @@ class BufferStore:
             seen = [pl.Series("external_id", also_seen, dtype=pl.Utf8)]
             seen_parts = list(also_seen_parts)
             for docs in batches():
-                where = {"alias": alias, "tenant": tenant, "source": source, "sync_id": sync_id, "now": now}
                 if isinstance(docs, Path):
                     seen_parts.append(docs)
-                    stats = self._enqueue_part(tx, docs, **where)
                 else:
                     seen.append(docs.get_column("external_id").cast(pl.Utf8))
-                    stats = self._enqueue_tx(tx, docs, **where)
+                stats = self._enqueue_tx(tx, docs, alias=alias, tenant=tenant, source=source, sync_id=sync_id, now=now)
                 upserted += stats.upserted
                 unchanged += stats.unchanged
             deleted = 0
@@ -780,27 +790,15 @@ class BufferStore:
 
         return self._run(work)
 
-    def _enqueue_part(
-        self,
-        tx: _Tx,
-        part: Path,
-        *,
-        alias: str,
-        tenant: str | None,
-        source: str,
-        sync_id: str | None,
-        now: datetime,
-    ) -> EnqueueStats:
-        """Enqueue one Parquet batch; on DuckDB in one statement that reads the file, elsewhere via a frame.
+    @staticmethod
+    def _enqueue_parquet(tx: _Tx, part: Path, params: dict[str, Any]) -> EnqueueStats:
+        """DuckDB: enqueue one Parquet batch in one statement that reads the file itself.
 
-        The statement does what :meth:`_enqueue_tx` does (last row per external id, only new, changed or deleted
-        documents written, fresh ids in file order), without handing DuckDB an Arrow copy of the payloads: that
-        copy, not DuckDB's own working set, was most of a large sync's memory while it wrote the buffer.
+        The statement does what :meth:`_enqueue_tx` does with a frame (last row per external id, only new, changed
+        or deleted documents written, fresh ids in file order), without handing DuckDB an Arrow copy of the
+        payloads: that copy, not DuckDB's own working set, was most of a large sync's memory while it wrote the
+        buffer. ``params`` holds ``alias``, ``tenant``, ``source``, ``sync_id`` and ``now``.
         """
-        if tx.dialect != "duckdb":
-            return self._enqueue_tx(
-                tx, pl.read_parquet(part), alias=alias, tenant=tenant, source=source, sync_id=sync_id, now=now
-            )
         incoming = (
             "SELECT external_id, payload, content_hash, row_number() OVER (ORDER BY file_row_number) AS n "
             "FROM read_parquet(:part, file_row_number = true) WHERE external_id IS NOT NULL "
@@ -809,36 +807,22 @@ class BufferStore:
         count = tx.rows(f"SELECT count(*) FROM ({incoming})", {"part": str(part)})[0][0]
         if not count:
             return EnqueueStats(upserted=0, unchanged=0)
-        first = self._reserve_ids(tx, int(count))
+        first = BufferStore._reserve_ids(tx, int(count))
         written = tx.execute(
-            "INSERT INTO search_ingest_buffer (id, tenant, collection_alias, source, external_id, op, "
-            "payload, content_hash, status, attempts, last_error, sync_id, created_at, updated_at, "
-            "loaded_at) "
+            f"{_INSERT_UPSERT} "
             "SELECT :first + s.n - 1, :tenant, :alias, :source, s.external_id, 'upsert', s.payload, "
             f"s.content_hash, 'pending', 0, NULL, :sync_id, :now, :now, NULL FROM ({incoming}) s "
             "LEFT JOIN search_ingest_buffer b ON b.collection_alias = :alias AND b.external_id = s.external_id "
             "WHERE b.external_id IS NULL OR b.content_hash IS DISTINCT FROM s.content_hash OR b.op = 'delete' "
-            "ON CONFLICT (collection_alias, external_id) DO UPDATE SET id = excluded.id, "
-            "tenant = excluded.tenant, source = excluded.source, op = excluded.op, "
-            "payload = excluded.payload, content_hash = excluded.content_hash, status = excluded.status, "
-            "attempts = 0, last_error = NULL, sync_id = excluded.sync_id, "
-            "updated_at = excluded.updated_at",
-            {
-                "part": str(part),
-                "first": first,
-                "tenant": tenant,
-                "alias": alias,
-                "source": source,
-                "sync_id": sync_id,
-                "now": now,
-            },
+            f"{_ON_CONFLICT_UPSERT}",
+            {**params, "part": str(part), "first": first},
         )
         return EnqueueStats(upserted=written, unchanged=int(count) - written)
 
     def _enqueue_tx(
         self,
         tx: _Tx,
-        docs: pl.DataFrame,
+        docs: pl.DataFrame | Path,
         *,
         alias: str,
         tenant: str | None,
@@ -846,6 +830,12 @@ class BufferStore:
         sync_id: str | None,
         now: datetime,
     ) -> EnqueueStats:
+        """Enqueue one batch: a frame, or a Parquet file of one (read by DuckDB itself, elsewhere into a frame)."""
+        if isinstance(docs, Path):
+            if tx.dialect == "duckdb":
+                params = {"alias": alias, "tenant": tenant, "source": source, "sync_id": sync_id, "now": now}
+                return self._enqueue_parquet(tx, docs, params)
+            docs = pl.read_parquet(docs)
         incoming = (
             docs.select(
                 pl.col("external_id").cast(pl.Utf8),
@@ -863,16 +853,10 @@ class BufferStore:
         rows_name = _stage_name("upsert")
         tx.stage(rows_name, self._with_ids(tx, changed))
         tx.execute(
-            "INSERT INTO search_ingest_buffer (id, tenant, collection_alias, source, external_id, op, "
-            "payload, content_hash, status, attempts, last_error, sync_id, created_at, updated_at, "
-            "loaded_at) "
+            f"{_INSERT_UPSERT} "
             f"SELECT s.id, :tenant, :alias, :source, s.external_id, 'upsert', s.payload, s.content_hash, "
             f"'pending', 0, NULL, :sync_id, :now, :now, NULL FROM {rows_name} s WHERE 1 = 1 "
-            "ON CONFLICT (collection_alias, external_id) DO UPDATE SET id = excluded.id, "
-            "tenant = excluded.tenant, source = excluded.source, op = excluded.op, "
-            "payload = excluded.payload, content_hash = excluded.content_hash, status = excluded.status, "
-            "attempts = 0, last_error = NULL, sync_id = excluded.sync_id, "
-            "updated_at = excluded.updated_at",
+            f"{_ON_CONFLICT_UPSERT}",
             {"tenant": tenant, "alias": alias, "source": source, "sync_id": sync_id, "now": now},
         )
         tx.discard(rows_name)  # frees the batch now: a many-batch transaction holds one batch at a time

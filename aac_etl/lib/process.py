@@ -1,4 +1,4 @@
-"""Resources of the current process: peak memory (Linux /proc; 0 elsewhere) and the garbage collector."""
+"""Resources of processes: memory (Linux /proc; 0 elsewhere), detached frames and the garbage collector."""
 
 from __future__ import annotations
 
@@ -22,13 +22,7 @@ def peak_rss_mb() -> float:
     VmHWM, not ``ru_maxrss``: on Linux a spawned child inherits its parent's ``ru_maxrss``, while VmHWM starts
     afresh at exec.
     """
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return 0.0
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(_status_kb(os.getpid(), "VmHWM") / 1024, 1)
 
 
 def detached(frame: pl.DataFrame) -> pl.DataFrame:
@@ -44,10 +38,11 @@ def detached(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
-def _rss_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
+    """One ``kB`` field of ``/proc/<pid>/status``; 0 when the process or /proc is gone."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return 0
 
@@ -63,7 +58,7 @@ def _children(pid: int) -> list[int]:
 
 def rss_mb(pid: int | None = None) -> float:
     """Return the resident memory of one process now (default: this one), in MB; 0 when it is gone."""
-    return round(_rss_kb(os.getpid() if pid is None else pid) / 1024, 1)
+    return round(_status_kb(os.getpid() if pid is None else pid, "VmRSS") / 1024, 1)
 
 
 def tree_rss_mb(pid: int | None = None) -> float:
@@ -81,7 +76,7 @@ def tree_rss_mb(pid: int | None = None) -> float:
         if current in seen:
             continue
         seen.add(current)
-        total_kb += _rss_kb(current)
+        total_kb += _status_kb(current, "VmRSS")
         todo.extend(_children(current))
     return round(total_kb / 1024, 1)
 

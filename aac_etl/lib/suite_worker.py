@@ -137,9 +137,7 @@ class SuiteWorker:
         """Stop the worker at once (an aborted sync); a pending future fails."""
         with contextlib.suppress(OSError):
             self._process.kill()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        self._reap()
+        self.close()
 
     def _reap(self) -> None:
         if self._process.poll() is None:

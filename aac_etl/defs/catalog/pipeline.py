@@ -303,7 +303,7 @@ class SourceSync:
         clock.seconds += time.perf_counter() - started
         return raw, prints
 
-    def _hold_for_suite_worker(self) -> None:
+    def _tend_suite_worker(self) -> None:
         """Send a big-enough sample to a ready worker; wait for its result while the two exceed the memory budget.
 
         The worker's import takes a few seconds and about 260 MB; the chunk pipeline (read-ahead, import queue)
@@ -325,7 +325,7 @@ class SourceSync:
         self.gx_wait_seconds += time.perf_counter() - started
 
     def _chunk(self, raw: RawChunk) -> None:
-        self._hold_for_suite_worker()
+        self._tend_suite_worker()
         raw, prints = self._skip_unchanged(raw)
         if prints is not None and prints.height == 0:
             return
@@ -400,7 +400,7 @@ class SourceSync:
             return
         self.gx_sample.append(detached(valid.filter(pl.col("external_id").is_in(changed.implode())).head(room)))
         # The worker process imports great_expectations from the first changed chunk on, and runs the suite as
-        # soon as the sample is full (or big enough once the worker is ready, see _hold_for_suite_worker).
+        # soon as the sample is full (or big enough once the worker is ready, see _tend_suite_worker).
         if self._gx_worker is None:
             self._gx_worker = SuiteWorker()
         if room - self.gx_sample[-1].height <= 0:
