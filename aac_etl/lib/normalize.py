@@ -174,6 +174,76 @@ def _paths_from_table(paths: pl.DataFrame, leaves: pl.Series) -> pl.DataFrame:
     )
 
 
+def category_node_rows(
+    product_categories: pl.DataFrame,
+    categories: pl.DataFrame | None = None,
+    *,
+    paths: pl.DataFrame | None = None,
+    max_depth: int = 32,
+) -> pl.DataFrame:
+    """Every category along the path of each of a product's categories, top -> leaf, first occurrence only.
+
+    This is the part of :func:`category_paths` that does not depend on names (nor on the language): a source
+    with several languages builds it once per product and names it per language with
+    :func:`named_category_paths`.
+
+    Args:
+        product_categories: ``product_key``, ``category_id`` (one row per assignment, in display order).
+        categories: ``category_id``, ``parent_id``; walked when ``paths`` is not given.
+        paths: Optional precomputed closure table ``category_id``, ``path_id``, ``level``.
+        max_depth: Longest path considered when walking.
+
+    Returns:
+        ``product_key``, ``node`` (the category id as text), ``order`` (the rows' order, ascending).
+
+    Raises:
+        ValueError: Neither ``categories`` nor ``paths`` is given.
+
+    """
+    assignments = product_categories.select(
+        pl.col("product_key"), _as_id(pl.col("category_id")).alias("leaf")
+    ).with_row_index("assignment")
+    assignments = assignments.filter(pl.col("leaf").is_not_null())
+    leaves = assignments["leaf"].unique()
+    if paths is not None:
+        leaf_paths = _paths_from_table(paths, leaves)
+    elif categories is not None:
+        leaf_paths = _paths_by_walking(categories, leaves, max_depth)
+    else:
+        raise ValueError("category_node_rows needs the categories or their paths")
+    return (
+        assignments.join(leaf_paths, on="leaf", how="inner")
+        .explode("path")
+        .rename({"path": "node"})
+        .with_row_index("order")
+        .filter(_first_occurrence("product_key", "node"))
+        .select("product_key", "node", "order")
+    )
+
+
+def named_category_paths(node_rows: pl.DataFrame, categories: pl.DataFrame) -> pl.DataFrame:
+    """Name the rows of :func:`category_node_rows` into ``categories``/``category_ids`` lists per product.
+
+    A category whose name is null or blank is left out (its ancestors stay).
+
+    Args:
+        node_rows: ``product_key``, ``node``, ``order`` (:func:`category_node_rows`, keys may be renamed).
+        categories: ``category_id``, ``name`` (names already in the document's locale).
+
+    Returns:
+        ``product_key``, ``categories`` List(Utf8), ``category_ids`` List(Utf8); only products with at least
+        one named category.
+
+    """
+    names = (
+        categories.select(_as_id(pl.col("category_id")).alias("node"), normalize_whitespace(pl.col("name")))
+        .filter(pl.col("node").is_not_null() & pl.col("name").is_not_null())
+        .unique(subset="node", keep="first")
+    )
+    rows = node_rows.join(names, on="node", how="inner").sort("order")
+    return rows.group_by("product_key", maintain_order=True).agg(categories=pl.col("name"), category_ids=pl.col("node"))
+
+
 def category_paths(
     product_categories: pl.DataFrame,
     categories: pl.DataFrame,
@@ -202,29 +272,8 @@ def category_paths(
         one named category (left-join it onto the documents).
 
     """
-    assignments = product_categories.select(
-        pl.col("product_key"), _as_id(pl.col("category_id")).alias("leaf")
-    ).with_row_index("assignment")
-    assignments = assignments.filter(pl.col("leaf").is_not_null())
-    leaves = assignments["leaf"].unique()
-    names = (
-        categories.select(_as_id(pl.col("category_id")).alias("node"), normalize_whitespace(pl.col("name")))
-        .filter(pl.col("node").is_not_null() & pl.col("name").is_not_null())
-        .unique(subset="node", keep="first")
-    )
-    leaf_paths = (
-        _paths_from_table(paths, leaves) if paths is not None else _paths_by_walking(categories, leaves, max_depth)
-    )
-    rows = (
-        assignments.join(leaf_paths, on="leaf", how="inner")
-        .explode("path")
-        .rename({"path": "node"})
-        .with_row_index("order")
-        .join(names, on="node", how="inner")
-        .sort("order")
-        .filter(_first_occurrence("product_key", "node"))
-    )
-    return rows.group_by("product_key", maintain_order=True).agg(categories=pl.col("name"), category_ids=pl.col("node"))
+    nodes = category_node_rows(product_categories, categories, paths=paths, max_depth=max_depth)
+    return named_category_paths(nodes, categories)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -357,6 +357,17 @@ def test_fast_path_equals_regex_reference_including_markup_outside_the_sample() 
     assert fast.to_list()[-5:] == ["Rare one", "c1 c2", "x y", "Upper case", "<p> literal &lt;"]
 
 
+def test_dropped_elements_scan_catches_what_the_regex_drops() -> None:
+    # The regex is case-insensitive in Unicode, where the long s (U+017F) is an s: the scan must see it too.
+    values = ["A<\u017fcript>x()</\u017fcript>B", "A<\u017ftyle>.a{}</style>B", "C<SCRIPT >y</script>D"]
+    s = pl.Series(values)
+    reference = s.to_frame("v").select(strip_tags(pl.col("v"))).to_series()
+    reference = decode_entities(reference).to_frame("v").select(collapse_whitespace(pl.col("v"))).to_series()
+    assert html_to_text(s, double_encoded=False).to_list() == reference.to_list() == ["AB", "AB", "CD"]
+    encoded = pl.Series([v.replace("<", "&lt;").replace(">", "&gt;") for v in values])
+    assert html_to_text(encoded, double_encoded=True).to_list() == ["AB", "AB", "CD"]
+
+
 def test_clean_text_keeps_name_length_and_casts() -> None:
     out = clean_text(pl.Series("description", [1, None], dtype=pl.Int64))
     assert out.name == "description"

@@ -37,7 +37,9 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -49,12 +51,13 @@ from aac_etl.lib.normalize import (
     apply_locale,
     attribute_key,
     availability_from_stock,
-    category_paths,
+    category_node_rows,
     effective_sale_price,
     empty_to_null,
     flatten_options,
     image_list,
     iso8601_series,
+    named_category_paths,
     normalize_currency,
     normalize_whitespace,
     option_column,
@@ -187,10 +190,10 @@ def _stock_status(raw: RawChunk) -> pl.DataFrame:
     )
 
 
-def _seo_keywords(raw: RawChunk, config: SourceConfig, store_id: int) -> pl.DataFrame:
-    """(product_id, language_id, keyword) of the store when SEO URLs are on, else no rows."""
+def _seo_keywords(raw: RawChunk, enabled: bool, store_id: int) -> pl.DataFrame:
+    """(product_id, language_id, keyword) of the store when SEO URLs are on (``enabled``), else no rows."""
     seo = raw["seo_url"].filter(pl.col("store_id") == store_id)
-    if not _seo_enabled(raw, config, store_id):
+    if not enabled:
         seo = seo.clear()
     return (
         seo.with_columns(normalize_whitespace(pl.col("keyword").cast(pl.Utf8)).alias("keyword"))
@@ -203,27 +206,30 @@ def _seo_keywords(raw: RawChunk, config: SourceConfig, store_id: int) -> pl.Data
 # --- document parts keyed by ``_doc`` (one row per product and language) ---------------------------------
 
 
-def _categories(raw: RawChunk, docs: pl.DataFrame) -> pl.DataFrame:
+def _categories(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> pl.DataFrame:
     """Per document: categories and category_ids along every path of an enabled category, top -> leaf.
 
     OpenCart hides a category whose path crosses a disabled (or missing) category, so such leaves are left
-    out; the paths come from the precomputed ``category_path`` closure table.
+    out; the paths come from the precomputed ``category_path`` closure table. The paths are a product's, the
+    same in every language: they are built once per product, then named per language.
     """
-    paths = raw["category_path"]
-    enabled = raw["category"].filter(pl.col("status").fill_null(0) == 1).select("category_id")
-    hidden = paths.join(enabled, left_on="path_id", right_on="category_id", how="anti").select("category_id")
-    links = raw["product_to_category"].join(hidden, on="category_id", how="anti")
-    names = _with_clean(raw["category_description"], "name").join(
-        raw["category"].select("category_id", "parent_id"), on="category_id", how="left"
+    links = raw["product_to_category"].join(lookups.hidden_categories, on="category_id", how="anti")
+    assignments = (
+        links.join(docs.select("product_id").unique(), on="product_id", how="semi")
+        .sort("product_id", "category_id")
+        .select(pl.col("product_id").alias("product_key"), "category_id")
     )
+    nodes = category_node_rows(assignments, paths=raw["category_path"])
     parts = [
-        category_paths(
-            docs.filter(pl.col("language_id") == language_id)
-            .join(links, on="product_id", how="inner")
-            .sort("_doc", "category_id")
-            .select(pl.col("_doc").alias("product_key"), "category_id"),
-            names.filter(pl.col("language_id") == language_id),
-            paths=paths,
+        named_category_paths(
+            nodes.join(
+                docs.filter(pl.col("language_id") == language_id).select(
+                    pl.col("product_id").alias("product_key"), "_doc"
+                ),
+                on="product_key",
+                how="inner",
+            ).select(pl.col("_doc").alias("product_key"), "node", "order"),
+            lookups.category_names.filter(pl.col("language_id") == language_id),
         )
         for language_id in docs["language_id"].unique().sort().to_list()
     ]
@@ -231,23 +237,43 @@ def _categories(raw: RawChunk, docs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
-    """Per document: ``attributes.images`` ({url, alt}), main image first, then by sort order; alt = title."""
-    main = docs.select("_doc", "image", pl.lit(-1, pl.Int64).alias("position"), pl.lit(0, pl.Int64).alias("tie"))
-    extra = docs.select("_doc", "product_id").join(raw["product_image"], on="product_id", how="inner")
+    """Per document: ``attributes.images`` ({url, alt}), main image first, then by sort order; alt = title.
+
+    The URLs are a product's, the same in every language: the list is built once per product (with the shared
+    :func:`~aac_etl.lib.normalize.image_list` rule) and then given each document's title as ``alt``. The title
+    is already whitespace-normalized text, as the rule wants an ``alt`` to be.
+    """
+    products = docs.select("product_id", "image").unique(subset="product_id", keep="first")
+    main = products.select(
+        "product_id", "image", pl.lit(-1, pl.Int64).alias("position"), pl.lit(0, pl.Int64).alias("tie")
+    )
+    extra = raw["product_image"].join(products.select("product_id"), on="product_id", how="semi")
     rows = pl.concat(
         [
             main,
             extra.select(
-                "_doc", "image", pl.col("sort_order").alias("position"), pl.col("product_image_id").alias("tie")
+                "product_id", "image", pl.col("sort_order").alias("position"), pl.col("product_image_id").alias("tie")
             ),
         ],
         how="vertical_relaxed",
-    ).sort("_doc", "position", "tie")
-    rows = rows.join(docs.select("_doc", pl.col("title").alias("alt")), on="_doc", how="left", maintain_order="left")
+    ).sort("product_id", "position", "tie")
     urls = rows.lazy().select(
-        pl.col("_doc").alias("product_key"), _image_url(pl.col("image"), base).alias("url"), "alt", "position"
+        pl.col("product_id").alias("product_key"),
+        _image_url(pl.col("image"), base).alias("url"),
+        pl.lit(None, pl.Utf8).alias("alt"),
+        "position",
     )
-    return image_list(urls.collect()).rename({"product_key": "_doc"})
+    listed = image_list(urls.collect()).select(
+        pl.col("product_key").alias("product_id"),
+        pl.col("attributes.images").list.eval(pl.element().struct.field("url")),
+    )
+    per_doc = (
+        docs.select("_doc", "product_id", pl.col("title").alias("alt"))
+        .join(listed, on="product_id", how="inner")
+        .explode("attributes.images")
+        .rename({"attributes.images": "url"})
+    )
+    return per_doc.group_by("_doc", maintain_order=True).agg(pl.struct("url", "alt").alias("attributes.images"))
 
 
 def _image_url(path: pl.Expr, base: str) -> pl.Expr:
@@ -261,37 +287,47 @@ def _ensure_columns(frame: pl.DataFrame, columns: list[str], dtype: pl.DataType 
     return frame.with_columns(missing).select("_doc", *(pl.col(c).cast(dtype) for c in columns))
 
 
-def _option_columns(raw: RawChunk, langs: pl.DataFrame, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Per document: one List(Utf8) column per listed option (``attributes.option_*``), values in sort order."""
+def _option_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame, list[str], pl.DataFrame]:
+    """Return the listed options: (option_id, option_name) in the key language, columns, decoded values."""
     options = raw["option"].filter(pl.col("type").is_in(oc.LISTED_OPTION_TYPES))
     options = options.join(raw["option_value"].select("option_id").unique(), on="option_id", how="semi")
     names = _key_names(raw["option_description"], "option_id", langs).join(options, on="option_id", how="semi")
     columns = sorted({option_column(n) for n in names["name"].to_list()})
-    values = _with_clean(raw["option_value_description"], "name").select(
-        "option_value_id", "language_id", pl.col("name").alias("value")
+    values = (
+        _with_clean(raw["option_value_description"], "name")
+        .select("option_value_id", "language_id", pl.col("name").alias("value"))
+        .join(raw["option_value"].select("option_value_id", "sort_order"), on="option_value_id", how="left")
     )
+    return names.rename({"name": "option_name"}), columns, values
+
+
+def _option_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Per document: one List(Utf8) column per listed option (``attributes.option_*``), values in sort order."""
     rows = (
         raw["product_option_value"]
-        .join(names.rename({"name": "option_name"}), on="option_id", how="inner")
-        .join(raw["option_value"].select("option_value_id", "sort_order"), on="option_value_id", how="left")
-        .join(values, on="option_value_id", how="inner")
+        .join(lookups.option_names, on="option_id", how="inner")
+        .join(lookups.option_values, on="option_value_id", how="inner")
         .join(docs.select("_doc", *_KEYS), on=_KEYS, how="inner")
         .sort("_doc", "sort_order", "option_value_id")
         .select(pl.col("_doc").alias("product_key"), "option_name", "value")
     )
     wide = flatten_options(rows).rename({"product_key": "_doc"})
-    return _ensure_columns(wide, columns, pl.List(pl.Utf8)), columns
+    return _ensure_columns(wide, lookups.option_columns, pl.List(pl.Utf8)), lookups.option_columns
 
 
-def _attribute_columns(raw: RawChunk, langs: pl.DataFrame, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Per document: one Utf8 column per product attribute name (several attributes on one key: joined by ``, ``)."""
+def _attribute_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Product attributes: (attribute_id, column) with the key-language name as key, and the sorted columns."""
     names = _key_names(raw["attribute_description"], "attribute_id", langs)
     keys = {n: f"attributes.{_product_attribute_key(n)}" for n in names["name"].unique().to_list()}
     keyed = names.select("attribute_id", pl.col("name").replace_strict(keys, return_dtype=pl.Utf8).alias("column"))
-    columns = sorted(set(keys.values()))
+    return keyed, sorted(set(keys.values()))
+
+
+def _attribute_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Per document: one Utf8 column per product attribute name (several attributes on one key: joined by ``, ``)."""
     long = (
         _with_clean(raw["product_attribute"], "text")
-        .join(keyed, on="attribute_id", how="inner")
+        .join(lookups.attribute_keys, on="attribute_id", how="inner")
         .join(docs.select("_doc", *_KEYS), on=_KEYS, how="inner")
         .filter(pl.col("text").is_not_null())
         .sort("_doc", "column", "attribute_id")
@@ -299,11 +335,11 @@ def _attribute_columns(raw: RawChunk, langs: pl.DataFrame, docs: pl.DataFrame) -
         .agg(pl.col("text").str.join(", "))
     )
     wide = long.pivot(on="column", index="_doc", values="text") if long.height else long.select("_doc")
-    return _ensure_columns(wide, columns, pl.Utf8), columns
+    return _ensure_columns(wide, lookups.attribute_columns, pl.Utf8), lookups.attribute_columns
 
 
-def _price_by_currency(raw: RawChunk, docs: pl.DataFrame, main: str) -> pl.DataFrame | None:
-    """Per document: the list price in the other enabled currencies (``oc_currency.value`` is per shop unit)."""
+def _currency_rates(raw: RawChunk, main: str) -> pl.DataFrame:
+    """Return the enabled currencies and their rate per unit of ``main`` (``oc_currency.value``: per shop unit)."""
     currencies = (
         raw["currency"]
         .filter(pl.col("status") == 1)
@@ -311,8 +347,13 @@ def _price_by_currency(raw: RawChunk, docs: pl.DataFrame, main: str) -> pl.DataF
     )
     main_rates = currencies.filter(pl.col("currency") == main)["rate"].to_list()
     main_rate = main_rates[0] if main_rates and main_rates[0] else 1.0
+    return currencies.with_columns(pl.col("rate") / main_rate)
+
+
+def _price_by_currency(lookups: _Lookups, docs: pl.DataFrame) -> pl.DataFrame | None:
+    """Per document: the list price in the other enabled currencies."""
     prices = docs.select(pl.col("_doc").alias("product_key"), "price")
-    frame = price_by_currency(prices, currencies.with_columns(pl.col("rate") / main_rate), base_currency=main)
+    frame = price_by_currency(prices, lookups.currency_rates, base_currency=lookups.currency)
     dtype = frame.schema["attributes.price_by_currency"]
     if not isinstance(dtype, pl.Struct) or not dtype.fields:
         return None
@@ -337,10 +378,10 @@ def _group_keys(raw: RawChunk, langs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _price_by_group(
-    raw: RawChunk, specials: pl.DataFrame, langs: pl.DataFrame, docs: pl.DataFrame, at: pl.Expr | None
+    raw: RawChunk, lookups: _Lookups, specials: pl.DataFrame, docs: pl.DataFrame, at: pl.Expr | None
 ) -> pl.DataFrame | None:
     """Per document: every group's special, else discount, else list price; null for products without any."""
-    groups = _group_keys(raw, langs)
+    groups = lookups.groups
     if groups.is_empty():
         return None
     discounts = _best_price(raw["product_discount"].filter(pl.col("quantity") <= 1), at)
@@ -369,6 +410,82 @@ def _price_by_group(
     return tiers.join(has_any, on="_doc").select("_doc", pl.when("has_any").then(pl.col(column)).alias(column))
 
 
+@dataclass(frozen=True)
+class _Lookups:
+    """What the normalizer derives from the lookup tables and the config alone, once per extract.
+
+    The extract repeats the same lookup frames in every chunk (``oc.LOOKUP_TABLES``), so :func:`_lookups` builds
+    this once and serves it again while the frames are the same objects and the config is equal.
+    """
+
+    langs: pl.DataFrame
+    currency: str
+    seo_enabled: bool
+    manufacturers: pl.DataFrame
+    stock_status: pl.DataFrame
+    hidden_categories: pl.DataFrame
+    category_names: pl.DataFrame
+    option_names: pl.DataFrame
+    option_columns: list[str]
+    option_values: pl.DataFrame
+    attribute_keys: pl.DataFrame
+    attribute_columns: list[str]
+    currency_rates: pl.DataFrame
+    groups: pl.DataFrame
+
+
+def _build_lookups(raw: RawChunk, config: SourceConfig) -> _Lookups:
+    store_id = _option(config, oc.OPTION_STORE_ID, oc.DEFAULT_STORE_ID)
+    langs = _languages(raw, config)
+    currency = _currency(raw, config, store_id)
+    enabled = raw["category"].filter(pl.col("status").fill_null(0) == 1).select("category_id")
+    option_names, option_columns, option_values = _option_lookups(raw, langs)
+    attribute_keys, attribute_columns = _attribute_lookups(raw, langs)
+    return _Lookups(
+        langs=langs,
+        currency=currency,
+        seo_enabled=_seo_enabled(raw, config, store_id),
+        manufacturers=_with_clean(raw["manufacturer"], "name").select("manufacturer_id", pl.col("name").alias("brand")),
+        stock_status=_stock_status(raw),
+        hidden_categories=raw["category_path"]
+        .join(enabled, left_on="path_id", right_on="category_id", how="anti")
+        .select("category_id"),
+        category_names=_with_clean(raw["category_description"], "name").join(
+            raw["category"].select("category_id", "parent_id"), on="category_id", how="left"
+        ),
+        option_names=option_names,
+        option_columns=option_columns,
+        option_values=option_values,
+        attribute_keys=attribute_keys,
+        attribute_columns=attribute_columns,
+        currency_rates=_currency_rates(raw, currency),
+        groups=_group_keys(raw, langs),
+    )
+
+
+_LOOKUP_CACHE: list[tuple[tuple[pl.DataFrame | None, ...], SourceConfig, _Lookups]] = []
+_LOOKUP_CACHE_SIZE = 4
+_LOOKUP_LOCK = threading.Lock()
+
+
+def _lookups(raw: RawChunk, config: SourceConfig) -> _Lookups:
+    """Return the :class:`_Lookups` of the chunk's lookup frames, built on the first chunk of an extract.
+
+    The cache holds the frames themselves, so an entry is only served for the very same frames (``is``), never for
+    new frames that happen to reuse an old object's id.
+    """
+    frames = tuple(raw.get(name) for name in oc.LOOKUP_TABLES)
+    with _LOOKUP_LOCK:
+        for cached, cached_config, found in _LOOKUP_CACHE:
+            if cached_config == config and all(a is b for a, b in zip(cached, frames, strict=True)):
+                return found
+    built = _build_lookups(raw, config)
+    with _LOOKUP_LOCK:
+        _LOOKUP_CACHE.insert(0, (frames, config, built))
+        del _LOOKUP_CACHE[_LOOKUP_CACHE_SIZE:]
+    return built
+
+
 def _empty_documents() -> pl.DataFrame:
     return pl.DataFrame(schema={**DOCUMENT_COLUMNS, "_record_id": pl.Utf8})
 
@@ -376,8 +493,8 @@ def _empty_documents() -> pl.DataFrame:
 def _document_parts(
     raw: RawChunk,
     config: SourceConfig,
+    lookups: _Lookups,
     joined: pl.DataFrame,
-    langs: pl.DataFrame,
     at: pl.Expr | None,
     *,
     pool: ThreadPoolExecutor,
@@ -387,9 +504,9 @@ def _document_parts(
     Args:
         raw: The raw chunk.
         config: The source declaration.
+        lookups: What the lookup tables give (:func:`_lookups`).
         joined: Enabled products joined with their descriptions in the configured languages, with a ``_joined``
             row index (carried through so that the cleaned descriptions can be put in document order).
-        langs: The configured languages (:func:`_languages`).
         at: Reference time for special/discount windows (None: now).
         pool: Worker threads for the independent parts (categories, images, options, attributes, prices).
 
@@ -401,18 +518,17 @@ def _document_parts(
     group_id = _option(config, oc.OPTION_CUSTOMER_GROUP_ID, oc.DEFAULT_CUSTOMER_GROUP_ID)
     storefront = config.storefront_url.rstrip("/")
     image_base = storefront + oc.IMAGE_PATH
-    currency = _currency(raw, config, store_id)
-    manufacturers = _with_clean(raw["manufacturer"], "name").select("manufacturer_id", pl.col("name").alias("brand"))
+    currency = lookups.currency
     specials = _best_price(raw["product_special"], at)
     sale = specials.filter(pl.col("customer_group_id") == group_id).select(
         "product_id", pl.col("price").alias("special_price")
     )
     docs = (
         _with_clean(joined, "name")
-        .join(manufacturers, on="manufacturer_id", how="left")
+        .join(lookups.manufacturers, on="manufacturer_id", how="left")
         .join(sale, on="product_id", how="left")
-        .join(_stock_status(raw), on="stock_status_id", how="left")
-        .join(_seo_keywords(raw, config, store_id), on=_KEYS, how="left")
+        .join(lookups.stock_status, on="stock_status_id", how="left")
+        .join(_seo_keywords(raw, lookups.seo_enabled, store_id), on=_KEYS, how="left")
         .sort(_KEYS)
         .with_row_index("_doc")
     )
@@ -449,12 +565,12 @@ def _document_parts(
         .collect()
     )
     # The parts only read the base columns and are independent: they are built in the worker threads.
-    categories = pool.submit(_categories, raw, out)
+    categories = pool.submit(_categories, raw, lookups, out)
     images = pool.submit(_images, raw, out, image_base)
-    options = pool.submit(_option_columns, raw, langs, out)
-    attributes = pool.submit(_attribute_columns, raw, langs, out)
-    by_currency = pool.submit(_price_by_currency, raw, out, currency)
-    by_group = pool.submit(_price_by_group, raw, specials, langs, out, at)
+    options = pool.submit(_option_columns, raw, lookups, out)
+    attributes = pool.submit(_attribute_columns, raw, lookups, out)
+    by_currency = pool.submit(_price_by_currency, lookups, out)
+    by_group = pool.submit(_price_by_group, raw, lookups, specials, out, at)
     out = empty_to_null(out, ["tags"]).join(categories.result(), on="_doc", how="left")
     out = out.join(images.result(), on="_doc", how="left")
     attribute_cols = ["attributes.images"]
@@ -467,7 +583,7 @@ def _document_parts(
             attribute_cols += [c for c in extra.columns if c != "_doc"]
 
     out = apply_locale(out, "code")
-    if any(resolve_locale(code)[1] is not None for code in langs["code"].to_list()):
+    if any(resolve_locale(code)[1] is not None for code in lookups.langs["code"].to_list()):
         attribute_cols += ["attributes.language", "attributes.language_label"]
     return out, attribute_cols
 
@@ -485,7 +601,8 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
 
     """
     at = pl.lit(pl.Series([now])) if now is not None else None
-    langs = _languages(raw, config)
+    lookups = _lookups(raw, config)
+    langs = lookups.langs
     products = raw["product"].filter(pl.col("status") == 1)
     if products.is_empty() or langs.is_empty():
         return _empty_documents()
@@ -498,7 +615,7 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
     # the costliest text, is only carried through to the output: it is cleaned while the rest is built.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         description = pool.submit(_clean_text, joined.get_column("description"))
-        out, attribute_cols = _document_parts(raw, config, joined.with_row_index("_joined"), langs, at, pool=pool)
+        out, attribute_cols = _document_parts(raw, config, lookups, joined.with_row_index("_joined"), at, pool=pool)
         cleaned = description.result()
     out = out.sort("_doc")
     out = out.with_columns(cleaned.gather(out.get_column("_joined")).alias("description"))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.sources.base import ExtractRequest
 from aac_etl.sources.opencart import OpenCartSource
+from aac_etl.sources.opencart import normalize as normalize_module
 from aac_etl.sources.opencart.normalize import DOCUMENT_COLUMNS
 from aac_etl_tests.sources.opencart.helpers import demo_config
 
@@ -203,3 +204,21 @@ def test_second_language_gives_localized_documents(opencart3_sqlite_copy_url: st
     assert german["category_ids"] == ["20", "25", "28"]
     assert german["attributes.option_radio"] == ["de-Small", "de-Medium", "de-Large"]
     assert _doc(docs, "42:en")["categories"] == ["Desktops", "Components", "Monitors"]
+
+
+def test_lookups_are_derived_once_per_extract_and_never_served_stale(opencart3_url: str) -> None:
+    source = OpenCartSource()
+    config = _config()
+    raw = next(iter(source.extract(config, opencart3_url, ExtractRequest())))
+    first = source.normalize(raw, config)
+    assert normalize_module._lookups(raw, config) is normalize_module._lookups(dict(raw), config)
+
+    renamed = raw["manufacturer"].with_columns(pl.lit("Renamed &amp; Co").alias("name"))
+    changed = source.normalize({**raw, "manufacturer": renamed}, config)
+    assert changed.filter(pl.col("brand").is_not_null())["brand"].unique().to_list() == ["Renamed & Co"]
+    assert source.normalize(raw, config).equals(first)
+
+    seo_config = _config(options={"seo_urls": True})
+    seo = source.normalize(raw, seo_config)
+    assert not seo["product_url"].equals(first["product_url"])
+    assert normalize_module._lookups(raw, seo_config) is not normalize_module._lookups(raw, config)
