@@ -408,9 +408,13 @@ def promotion_active(start: pl.Expr, end: pl.Expr, at: pl.Expr | None = None) ->
         A Boolean expression.
 
     """
-    now = at if at is not None else pl.lit(pl.Series([_utc_now()]))
     start_dt, end_dt = _to_utc_datetime(start), _to_utc_datetime(end)
-    now_dt = _to_utc_datetime(now)
+    if at is None:
+        # Now is never null, so a null comparison means an open bound: each bound is then parsed once (polars
+        # does not share the parse between ``is_null`` and the comparison).
+        now = pl.lit(_utc_now(), dtype=pl.Datetime("us", _UTC))
+        return (start_dt <= now).fill_null(value=True) & (end_dt >= now).fill_null(value=True)
+    now_dt = _to_utc_datetime(at)
     return (start_dt.is_null() | (start_dt <= now_dt)) & (end_dt.is_null() | (end_dt >= now_dt))
 
 

@@ -204,6 +204,20 @@ def test_rule_sale_price_only_when_promotion_active() -> None:
     ]
 
 
+def test_promotion_active_now_by_default_matches_an_explicit_now() -> None:
+    now = dt.datetime.now(dt.UTC)
+    past, future = (now - dt.timedelta(days=1)).strftime("%Y-%m-%d"), (now + dt.timedelta(days=2)).strftime("%Y-%m-%d")
+    df = pl.DataFrame(
+        {
+            "start": [past, "0000-00-00", future, None, "", "not a date", past, future],
+            "end": [future, None, None, past, future, "0000-00-00", "", future],
+        }
+    )
+    default = _col(df, promotion_active(pl.col("start"), pl.col("end")))
+    explicit = _col(df, promotion_active(pl.col("start"), pl.col("end"), pl.lit(now)))
+    assert default == explicit == [True, True, False, False, True, True, True, False]
+
+
 def test_rule_price_by_group_struct() -> None:
     rows = pl.DataFrame(
         {

@@ -392,22 +392,27 @@ def _price_by_group(
         .unique(subset=["product_id", "customer_group_id"], keep="first", maintain_order=True)
         .select("product_id", "customer_group_id", pl.col("price").alias("group_price"))
     )
+    # Per product (the prices are the same in every language), then given to each of its documents.
     grid = (
-        docs.select("_doc", "product_id", "price")
+        docs.select("product_id", "price")
+        .unique(subset="product_id", keep="first")
         .join(groups, how="cross")
         .join(group_prices, on=["product_id", "customer_group_id"], how="left")
-        .sort("_doc", "customer_group_id")
+        .sort("product_id", "customer_group_id")
     )
     tiers = price_by_group(
         grid.select(
-            pl.col("_doc").alias("product_key"),
+            pl.col("product_id").alias("product_key"),
             "group",
             pl.coalesce(pl.col("group_price").cast(pl.Float64), pl.col("price")).alias("price"),
         )
-    ).rename({"product_key": "_doc"})
-    has_any = grid.group_by("_doc").agg(pl.col("group_price").is_not_null().any().alias("has_any"))
+    ).rename({"product_key": "product_id"})
+    has_any = grid.group_by("product_id").agg(pl.col("group_price").is_not_null().any().alias("has_any"))
     column = "attributes.price_by_group"
-    return tiers.join(has_any, on="_doc").select("_doc", pl.when("has_any").then(pl.col(column)).alias(column))
+    per_product = tiers.join(has_any, on="product_id").select(
+        "product_id", pl.when("has_any").then(pl.col(column)).alias(column)
+    )
+    return docs.select("_doc", "product_id").join(per_product, on="product_id", how="inner").drop("product_id")
 
 
 @dataclass(frozen=True)
@@ -558,8 +563,8 @@ def _document_parts(
             .alias("product_url"),
             availability_from_stock(pl.col("quantity"), status=pl.col("stock_status")),
             pl.col("quantity").clip(lower_bound=0).cast(pl.Int64).alias("stock_quantity"),
-            iso8601_series(docs.get_column("date_added")).alias("created_at"),
-            iso8601_series(docs.get_column("date_modified")).alias("updated_at"),
+            "created_at",
+            "updated_at",
             pl.col("product_id").cast(pl.Utf8).alias("_record_id"),
         )
         .collect()
@@ -606,6 +611,11 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
     products = raw["product"].filter(pl.col("status") == 1)
     if products.is_empty() or langs.is_empty():
         return _empty_documents()
+    # Per product (before the join with the languages), as the timestamps are the same in every language.
+    products = products.with_columns(
+        iso8601_series(products.get_column("date_added")).alias("created_at"),
+        iso8601_series(products.get_column("date_modified")).alias("updated_at"),
+    )
 
     descriptions = raw["product_description"].join(langs.select("language_id", "code"), on="language_id")
     joined = products.join(descriptions, on="product_id", how="inner")
