@@ -280,10 +280,15 @@ def _stage_summary(metas: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
     }
 
 
-def normalize_validate_rate(stages: dict[str, dict[str, float]]) -> float:
-    """Documents per second through normalize + contract validation + payload rendering, in the sync."""
+def normalize_validate_rate(stages: dict[str, dict[str, float]], *, with_payloads: bool = False) -> float:
+    """Documents per second through normalize + contract validation (+ payload rendering), in the sync.
+
+    The target names normalize and validate; rendering the JSON payloads and their content hashes is the buffer's
+    input and is shown both apart and added, so that neither reading hides the other.
+    """
     documents = stages["normalize"]["rows"]
-    seconds = sum(stages[stage]["seconds"] for stage in ("normalize", "validate", "payloads"))
+    counted = ("normalize", "validate", "payloads") if with_payloads else ("normalize", "validate")
+    seconds = sum(stages[stage]["seconds"] for stage in counted)
     return _rate(documents, seconds)
 
 
@@ -396,6 +401,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
         ),
         "stages": stages,
         "normalize_validate_rows_per_second": normalize_validate_rate(stages),
+        "normalize_validate_payloads_rows_per_second": normalize_validate_rate(stages, with_payloads=True),
         "steps": steps,
         "profile": timers.report(),
         "process_startup_seconds": _round(startup),
@@ -502,7 +508,8 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
         "avg_payload_bytes": round(sum(len(line.encode()) for line in lines) / max(1, documents)),
         "prep_seconds": {key: _round(value) for key, value in prep.items()},
         "prep_rows_per_second": {key: _rate(documents, value) for key, value in prep.items()},
-        "normalize_validate_rows_per_second": _rate(
+        "normalize_validate_rows_per_second": _rate(documents, prep["normalize"] + prep["validate"]),
+        "normalize_validate_payloads_rows_per_second": _rate(
             documents, prep["normalize"] + prep["validate"] + prep["to_payloads"]
         ),
         "typesense_memory_after_import": typesense_memory,
@@ -693,6 +700,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         (
             "normalize+validate rows/s, bare library",
             lambda e: e["ceiling"].get("normalize_validate_rows_per_second"),
+        ),
+        (
+            "normalize+validate+payloads rows/s in the sync",
+            lambda e: e["full"].get("normalize_validate_payloads_rows_per_second"),
+        ),
+        (
+            "normalize+validate+payloads rows/s, bare library",
+            lambda e: e["ceiling"].get("normalize_validate_payloads_rows_per_second"),
         ),
         ("unchanged: documents sent (target 0)", lambda e: e["unchanged"]["documents_sent"]),
         ("unchanged: s", lambda e: e["unchanged"]["seconds"]),
