@@ -29,6 +29,7 @@ Decisions worth knowing:
   extract yields the same columns.
 * ``product_url`` uses the SEO keyword (``<storefront>/<keyword>``) only when SEO URLs are on: the shop's
   ``config_seo_url`` setting, overridden by ``options.seo_urls``. Otherwise the ``index.php?route=...`` URL.
+* ``tags`` is the product's ``tag`` text (stored HTML-escaped, like names) decoded, then split on commas.
 * Timestamps are the shop's local ``date_added``/``date_modified`` written as ISO 8601 with ``Z``.
 * ``availability``: quantity > 0 is ``in_stock``; otherwise the product's stock status decides, read by the
   shared rule in every language the shop has (a name that signals pre-order, then in stock, wins).
@@ -529,7 +530,7 @@ def _document_parts(
         "product_id", pl.col("price").alias("special_price")
     )
     docs = (
-        _with_clean(joined, "name")
+        _with_clean(_with_clean(joined, "name"), "tag")
         .join(lookups.manufacturers, on="manufacturer_id", how="left")
         .join(sale, on="product_id", how="left")
         .join(lookups.stock_status, on="stock_status_id", how="left")

@@ -179,6 +179,18 @@ def test_disabled_product_and_expired_special(opencart3_sqlite_copy_url: str) ->
     assert _doc(docs, "30:en")["sale_price"] == pytest.approx(90.0)  # priority 2 special is the active one
 
 
+def test_tags_are_decoded_then_split(opencart3_sqlite_copy_url: str) -> None:
+    _execute(
+        opencart3_sqlite_copy_url,
+        "UPDATE oc_product_description SET tag = ' Black &amp; White ,Caf&amp;eacute;,, &lt;b&gt;bold&lt;/b&gt;' "
+        "WHERE product_id = 40",
+        "UPDATE oc_product_description SET tag = ' , ' WHERE product_id = 42",
+    )
+    docs = _documents(opencart3_sqlite_copy_url)
+    assert _doc(docs, "40:en")["tags"] == ["Black & White", "Café", "bold"]
+    assert _doc(docs, "42:en")["tags"] is None
+
+
 def test_second_language_gives_localized_documents(opencart3_sqlite_copy_url: str) -> None:
     url = opencart3_sqlite_copy_url
     _execute(
