@@ -54,8 +54,22 @@ def _struct_depth(dtype: AnyDataType) -> int:
     return 0
 
 
+def _holds_values(dtype: AnyDataType) -> bool:
+    """Return whether a column of this dtype can hold anything but empty objects (a struct without fields)."""
+    if isinstance(dtype, pl.Struct):
+        return any(_holds_values(field.dtype) for field in dtype.fields)
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return _holds_values(dtype.inner)
+    return True
+
+
 def _canonical(expr: pl.Expr, dtype: AnyDataType) -> pl.Expr:
-    """Return ``expr`` with struct fields in name order, null list elements removed and NaN as null."""
+    """Return ``expr`` with struct fields in name order, null list elements removed and NaN as null.
+
+    A value that can only be empty objects (a struct without fields, a list of them) is null: it is dropped.
+    """
+    if not _holds_values(dtype):
+        return pl.lit(None)
     if isinstance(dtype, pl.Struct):
         fields = sorted(dtype.fields, key=lambda field: field.name)
         return pl.struct([_canonical(expr.struct.field(field.name), field.dtype).alias(field.name) for field in fields])

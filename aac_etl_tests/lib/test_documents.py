@@ -204,3 +204,17 @@ def test_payloads_equal_the_reference_expression() -> None:
     for case in frames:
         expected = case.select(payload_expression(case.schema)).get_column("payload")
         assert to_payloads(case).get_column("payload").to_list() == expected.to_list()
+
+
+def test_members_that_can_only_be_empty_objects_are_dropped() -> None:
+    frame = pl.DataFrame({"external_id": ["a", "b"], "attributes.x": [{"k": 1}, None]}).with_columns(
+        pl.lit(None, pl.Struct([])).alias("attributes.empty"),
+        pl.lit(None, pl.Struct({"inner": pl.Struct([])})).alias("nested"),
+        pl.lit([{}], pl.List(pl.Struct([]))).alias("attributes.listed"),
+    )
+    payloads = to_payloads(frame)["payload"].to_list()
+    assert [json.loads(p) for p in payloads] == [
+        {"id": "a", "attributes": {"x": {"k": 1}}, "external_id": "a"},
+        {"id": "b", "external_id": "b"},
+    ]
+    assert frame.select(payload_expression(frame.schema))["payload"].to_list() == payloads
