@@ -359,13 +359,22 @@ class _Reader:
         """
         if fast and self.cx is not None and self.cx_uri is not None and self.cx_dialect is not None:
             sql = str(stmt.compile(dialect=self.cx_dialect, compile_kwargs={"literal_binds": True}))
-            if self.engine.url.get_backend_name() == "sqlite":
-                frame = _read_arrow(self.cx, self.cx_uri, _sqlite_typed(sql, schema), schema, skip_first=True)
+            try:
+                if self.engine.url.get_backend_name() == "sqlite":
+                    frame = _read_arrow(self.cx, self.cx_uri, _sqlite_typed(sql, schema), schema, skip_first=True)
+                else:
+                    frame = _read_arrow(self.cx, self.cx_uri, sql, schema)
+            except RuntimeError as exc:
+                # SQLite keeps text that does not convert in a numeric column, which connectorx refuses: the
+                # DB-API path reads the same rows (such a value becomes null, as it does for any driver).
+                tables = ", ".join(str(getattr(f, "name", f)) for f in stmt.get_final_froms())
+                log.warning("connectorx could not read %s (%s); reading it through the DB-API cursor", tables, exc)
+                frame = None
             else:
-                frame = _read_arrow(self.cx, self.cx_uri, sql, schema)
+                if frame is None:
+                    log.debug("single-precision column in %s: read through the DB-API cursor", list(schema))
             if frame is not None:
                 return frame
-            log.debug("single-precision column in %s: read through the DB-API cursor", list(schema))
         if conn is not None:
             return _read(conn, stmt, schema)
         with self.engine.connect() as own:

@@ -209,3 +209,18 @@ def test_missing_connectorx_uses_the_dbapi_path(opencart3_sqlite_url: str, monke
     chunks = list(extract_catalog(_config(), opencart3_sqlite_url, ExtractRequest()))
     assert chunks[0]["product"].height == 19
     assert list(chunks[0]["product"].columns) == list(COLUMNS["product"])
+
+
+def test_text_in_a_numeric_sqlite_column_reads_as_on_the_dbapi_path(
+    opencart3_sqlite_copy_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite keeps text it cannot convert in an INTEGER or DECIMAL column; connectorx refuses such a value.
+    engine = sa.create_engine(opencart3_sqlite_copy_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE oc_product SET quantity = 'lots', price = 'n/a' WHERE product_id = 40"))
+    engine.dispose()
+    assert _assert_same(opencart3_sqlite_copy_url, ExtractRequest(), monkeypatch) == 19
+    chunk = _chunks(opencart3_sqlite_copy_url, ExtractRequest(), monkeypatch, fast=True)[0]
+    row = chunk["product"].filter(pl.col("product_id") == 40)
+    assert row["quantity"].to_list() == [None]
+    assert row["price"].to_list() == [None]
