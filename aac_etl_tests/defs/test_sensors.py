@@ -13,6 +13,7 @@ import polars as pl
 from aac_etl.defs.location import build_definitions
 from aac_etl.defs.resources import BufferResource
 from aac_etl.defs.search.assets import load_job_name
+from aac_etl.defs.search.sensors import RELAUNCH_AFTER_SECONDS
 from aac_etl.lib.buffer import BufferStore
 from aac_etl.lib.documents import to_payloads
 from aac_etl.lib.sources_config import SourceConfig
@@ -39,11 +40,15 @@ def _docs(n: int, price: float = 10.0) -> pl.DataFrame:
     return to_payloads(frame)
 
 
-def _evaluate(tmp_path: Path, cursor: str | None) -> dg.SensorResult:
+def _evaluate(tmp_path: Path, cursor: str | None, instance: dg.DagsterInstance | None = None) -> dg.SensorResult:
     defs = build_definitions([SOURCE])
     sensor = defs.resolve_sensor_def("search_buffer_sensor")
     url = f"duckdb:///{tmp_path / 'buffer.duckdb'}"
-    context = dg.build_sensor_context(cursor=cursor, resources={"buffer": BufferResource(url=url)})
+    context = dg.build_sensor_context(
+        cursor=cursor,
+        resources={"buffer": BufferResource(url=url)},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
@@ -66,7 +71,9 @@ def test_sensor_requests_one_load_per_buffer_watermark(tmp_path: Path) -> None:
     assert request.run_key is not None
     assert request.run_key.startswith("load:acme_products:")
     assert first.cursor is not None
-    assert json.loads(first.cursor) == {"acme_products": request.run_key}
+    state = json.loads(first.cursor)["acme_products"]
+    assert state["key"] == request.run_key
+    assert state["again"] == 0
 
     # Same buffer state, fresh cursor: the same deterministic key (Dagster dedupes it).
     assert _evaluate(tmp_path, None).run_requests[0].run_key == request.run_key  # type: ignore[index]
@@ -78,6 +85,36 @@ def test_sensor_requests_one_load_per_buffer_watermark(tmp_path: Path) -> None:
     assert moved.run_requests is not None
     assert len(moved.run_requests) == 1
     assert moved.run_requests[0].run_key != request.run_key
+
+
+def test_sensor_requests_a_stuck_watermark_again_when_no_load_is_active(tmp_path: Path) -> None:
+    store = BufferStore(f"duckdb:///{tmp_path / 'buffer.duckdb'}")
+    store.ensure_schema()
+    store.enqueue("acme_products", "acme", "shop", "run-1", _docs(3))
+    instance = dg.DagsterInstance.ephemeral()
+    first = _evaluate(tmp_path, None, instance)
+    assert first.run_requests is not None
+    assert first.cursor is not None
+    key = first.run_requests[0].run_key
+
+    # Requested a moment ago: not again, even though the rows are still pending.
+    assert not _evaluate(tmp_path, first.cursor, instance).run_requests
+    # Requested long ago (the load skipped: the alias was being rebuilt) and the watermark has not moved.
+    stale = json.loads(first.cursor)
+    stale["acme_products"]["at"] -= RELAUNCH_AFTER_SECONDS + 1
+    again = _evaluate(tmp_path, json.dumps(stale), instance)
+    assert again.run_requests is not None
+    assert [r.run_key for r in again.run_requests] == [f"{key}:again1"]
+    assert again.cursor is not None
+    assert json.loads(again.cursor)["acme_products"]["again"] == 1
+    # A load of the alias queued or running: no second one.
+    instance.add_run(
+        dg.DagsterRun(job_name=load_job_name("acme_products"), run_id="active-load", status=dg.DagsterRunStatus.STARTED)
+    )
+    assert not _evaluate(tmp_path, json.dumps(stale), instance).run_requests
+    # A cursor from before re-launches existed (the bare key) is read as requested long ago.
+    legacy = _evaluate(tmp_path, json.dumps({"acme_products": key}), dg.DagsterInstance.ephemeral())
+    assert [r.run_key for r in legacy.run_requests or []] == [f"{key}:again1"]
 
 
 def test_code_location_import_stays_light() -> None:
