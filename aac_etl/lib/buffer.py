@@ -32,6 +32,8 @@ Buffer
         Delta syncs that know about deletions: those live rows become pending deletes.
     ``count_live(alias, source=None) -> int``
         Rows with ``op=upsert`` (any status): the documents the index holds once loaded.
+    ``changed_external_ids(alias, docs[external_id, content_hash]) -> Series``
+        Read only: the ids an enqueue of ``docs`` would write (new, changed or previously deleted).
     ``pending_batches(alias, batch_size, *, max_id=None) -> Iterator[DataFrame]``
         Pending rows ``[id, external_id, op, payload, content_hash, attempts]`` by id, up to ``max_id``
         (default: the largest pending id when iteration starts).
@@ -55,7 +57,8 @@ Quarantine
     ``list_quarantine(source=None, limit=100) -> DataFrame`` (newest first)
     ``quarantine_counts(source) -> DataFrame[field, rule, count]`` (largest first)
 Source fingerprints (raw-input fingerprint per record, one row per document, so syncs can skip records)
-    ``source_fingerprints(source) -> DataFrame[record_id, external_id, fingerprint: UInt64]``,
+    ``source_fingerprints(source, record_ids=None) -> DataFrame[record_id, external_id, fingerprint: UInt64]``,
+    ``has_source_fingerprints(source) -> bool``,
     ``replace_source_fingerprints(source, frame) -> int`` (full sync: all rows of the source),
     ``upsert_source_fingerprints(source, record_ids, frame) -> int`` (delta sync: rows of those records),
     ``clear_source_fingerprints(source=None) -> int``. UInt64 values are stored bit for bit in a BIGINT.
@@ -760,8 +763,9 @@ class BufferStore:
                 ``also_seen`` become pending deletes.
             also_seen: External ids still in the source but not in the batches (records skipped as unchanged,
                 quarantined records whose last good version stays).
-            also_seen_parts: Parquet files (an ``external_id`` column) of more such ids: the batches of the
-                earlier transactions of a sync, read where the deletes are computed instead of held in memory.
+            also_seen_parts: Parquet files (an ``external_id`` column, other columns may differ) of more such ids:
+                the batches of the earlier transactions of a sync, the documents it skipped as unchanged; read where
+                the deletes are computed instead of held in memory.
 
         Returns:
             The enqueue counts and the number of rows turned into deletes.
@@ -921,7 +925,8 @@ class BufferStore:
             name = _stage_name("seen")
             tx.stage(name, pl.DataFrame({"external_id": seen}).unique())
             in_parts = (
-                "AND NOT EXISTS (SELECT 1 FROM read_parquet(:parts) p WHERE p.external_id = b.external_id) "
+                "AND NOT EXISTS (SELECT 1 FROM read_parquet(:parts, union_by_name = true) p "
+                "WHERE p.external_id = b.external_id) "
                 if seen_parts
                 else ""
             )
@@ -1248,6 +1253,25 @@ class BufferStore:
             )
         )
 
+    def changed_external_ids(self, alias: str, docs: pl.DataFrame) -> pl.Series:
+        """Return the external ids of ``docs`` that an enqueue would write: new, changed hash, or now a delete.
+
+        A read-only preview of :meth:`enqueue`'s comparison for one batch: the buffer's keys stay in the database
+        instead of a copy of the whole alias's keys in this process.
+
+        Args:
+            alias: Collection alias.
+            docs: Frame with Utf8 columns ``external_id`` and ``content_hash`` (other columns are ignored).
+
+        Returns:
+            The ``external_id`` of each such row of ``docs``, in the order of ``docs``.
+
+        """
+        incoming = docs.select(pl.col("external_id").cast(pl.Utf8), pl.col("content_hash").cast(pl.Utf8))
+        if incoming.height == 0:
+            return incoming.get_column("external_id")
+        return self._run(lambda tx: self._changed(tx, alias, incoming)).get_column("external_id")
+
     def pending_summary(self) -> list[PendingSummary]:
         """Return, per alias with pending rows, the pending count and the largest pending id (cheap)."""
         rows = self._run(
@@ -1456,28 +1480,49 @@ class BufferStore:
             {"source": source},
         )
 
-    def source_fingerprints(self, source: str) -> pl.DataFrame:
-        """Return the stored raw-input fingerprints of a source.
+    def source_fingerprints(self, source: str, record_ids: pl.Series | None = None) -> pl.DataFrame:
+        """Return the stored raw-input fingerprints of a source, or of some of its records.
 
         A fingerprint vouches that the documents of its record in the buffer were built from raw input with
-        that fingerprint, so a sync may skip a record whose new fingerprint is the same.
+        that fingerprint, so a sync may skip a record whose new fingerprint is the same. A sync asks for the
+        records of one chunk at a time: the whole source's fingerprints stay in the database.
 
         Args:
             source: Source name.
+            record_ids: Only the rows of these records (text; nulls ignored); every row of the source when None.
 
         Returns:
             Frame ``[record_id (Utf8), external_id (Utf8), fingerprint (UInt64)]``, one row per document, in no
-            particular order; empty (same schema) when the source has none.
+            particular order; empty (same schema) when there is none.
 
         """
-        frame = self._run(
-            lambda tx: tx.frame(
-                "SELECT record_id, external_id, fingerprint FROM search_source_fingerprints WHERE source = :source",
+        schema = {"record_id": pl.Utf8(), "external_id": pl.Utf8(), "fingerprint": pl.Int64()}
+        columns = "f.record_id, f.external_id, f.fingerprint FROM search_source_fingerprints f"
+        wanted = None
+        if record_ids is not None:
+            wanted = record_ids.cast(pl.Utf8).alias("record_id").drop_nulls().unique().to_frame()
+            if wanted.height == 0:
+                return pl.DataFrame(schema={**schema, "fingerprint": pl.UInt64()})
+
+        def work(tx: _Tx) -> pl.DataFrame:
+            if wanted is None:
+                return tx.frame(f"SELECT {columns} WHERE f.source = :source", {"source": source}, schema)
+            name = _stage_name("fingerprint_records")
+            tx.stage(name, wanted)
+            frame = tx.frame(
+                f"SELECT {columns} JOIN {name} s ON f.record_id = s.record_id WHERE f.source = :source",
                 {"source": source},
-                {"record_id": pl.Utf8(), "external_id": pl.Utf8(), "fingerprint": pl.Int64()},
+                schema,
             )
-        )
-        return frame.with_columns(pl.col("fingerprint").reinterpret(signed=False))
+            tx.discard(name)
+            return frame
+
+        return self._run(work).with_columns(pl.col("fingerprint").reinterpret(signed=False))
+
+    def has_source_fingerprints(self, source: str) -> bool:
+        """Return whether any fingerprint of ``source`` is stored (a sync with none is the source's first load)."""
+        query = "SELECT 1 FROM search_source_fingerprints WHERE source = :source LIMIT 1"
+        return bool(self._run(lambda tx: tx.rows(query, {"source": source})))
 
     def replace_source_fingerprints(self, source: str, frame: pl.DataFrame) -> int:
         """Replace all fingerprints of a source, in one transaction (after a successful full sync).

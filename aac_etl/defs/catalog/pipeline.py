@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -148,9 +148,14 @@ class SourceSync:
         self.valid_ids: list[pl.Series] = []
         self.stored_types: dict[str, str] = {}
         self.locked: dict[str, str] = {}
-        self.known: pl.DataFrame | None = None
+        self.fingerprinted: bool | None = None
+        """Whether the source has stored fingerprints (None: unchanged records are not skipped). They stay in the
+        buffer database; each chunk reads its own records' (see :meth:`_skip_unchanged`)."""
         self.skipped_records = 0
-        self.skipped_docs: list[pl.DataFrame] = []
+        self.skipped_parts: list[Path] = []
+        """Parquet files of the stored fingerprint rows (record_id, external_id, fingerprint) of the documents skipped
+        as unchanged, one per chunk: catalog-sized at a nightly sync, so on disk rather than in memory."""
+        self.skipped_documents = 0
         self.new_fingerprints: list[pl.DataFrame] = []
         self.processed_records: list[pl.Series] = []
         self.shadow: ShadowBuild | None = None
@@ -165,7 +170,8 @@ class SourceSync:
         self._buffered_at = 0.0
         self.peaks: dict[str, float] = {}
         """Peak RSS (MB) reached by the end of each phase: where memory goes, in the run's metadata."""
-        self._stored: pl.DataFrame | None = None
+        self._alias_empty = False
+        """Whether the alias held no live document when the sync started: then every payload is new."""
         self._finished = False
 
     # ------------------------------------------------------------------ setup
@@ -194,7 +200,8 @@ class SourceSync:
         self.stored_types = self.store.get_attribute_types(self.alias)
         self.locked = dict(self.stored_types)
         if self.skip_unchanged and hasattr(self.impl, "fingerprints"):
-            self.known = self.store.source_fingerprints(name)
+            self.fingerprinted = self.store.has_source_fingerprints(name)
+        self._alias_empty = self.store.count_live(self.alias) == 0
 
     def open_shadow_build(self, client_factory: Callable[[], TypesenseClient], *, reindex: bool) -> None:
         """Start building a new collection alongside the sync when a full sync finds the alias needs one.
@@ -267,7 +274,7 @@ class SourceSync:
 
         """
         self.peaks["prepared"] = peak_rss_mb()
-        if self.mode == "full" and self.known is not None and self.known.height == 0:
+        if self.mode == "full" and self.fingerprinted is False:
             # A first load: every document is new, so the suite will run. Its worker starts now, while this
             # process is still small, and is gone (with its memory) before the chunks in flight peak.
             self._gx_worker = SuiteWorker()
@@ -284,7 +291,7 @@ class SourceSync:
 
     def _skip_unchanged(self, raw: RawChunk) -> tuple[RawChunk, pl.DataFrame | None]:
         """Drop records whose fingerprint matches the stored one; return the rest and their fingerprints."""
-        if self.known is None:
+        if self.fingerprinted is None:
             return raw, None
         clock = self.clocks["fingerprint"]
         started = time.perf_counter()
@@ -293,10 +300,19 @@ class SourceSync:
             pl.col("fingerprint").cast(pl.UInt64) ^ pl.lit(code_salt(), dtype=pl.UInt64)
         )
         clock.rows += prints.height
-        same = prints.join(self.known.select("record_id", "fingerprint"), on=["record_id", "fingerprint"], how="semi")
+        known = (
+            self.store.source_fingerprints(self.source.name, prints.get_column("record_id"))
+            if self.fingerprinted
+            else pl.DataFrame(schema=FINGERPRINT_SCHEMA)
+        )
+        same = prints.join(known.select("record_id", "fingerprint"), on=["record_id", "fingerprint"], how="semi")
         if same.height:
             same = same.unique("record_id")
-            self.skipped_docs.append(self.known.join(same.select("record_id"), on="record_id", how="semi"))
+            skipped = known.join(same.select("record_id"), on="record_id", how="semi")
+            path = self._payload_root / f"skipped-{len(self.skipped_parts):05d}.parquet"
+            skipped.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+            self.skipped_parts.append(path)
+            self.skipped_documents += skipped.height
             self.skipped_records += same.height
             prints = prints.join(same.select("record_id"), on="record_id", how="anti")
             raw = getattr(self.impl, "subset")(raw, prints.get_column("record_id"))  # noqa: B009
@@ -381,12 +397,13 @@ class SourceSync:
     def _changed_ids(self, payloads: pl.DataFrame) -> pl.Series:
         """External ids of payloads the buffer does not hold live with the same content (new or changed).
 
-        The buffer's live keys are read once per sync (no payloads: two short columns per document) instead of
-        one buffer query per chunk; the enqueue makes the authoritative comparison in its own transaction.
+        The buffer compares the chunk's keys in the database (one query per chunk): a copy of the alias's live
+        keys in this process cost about 200 MB at a million documents. The enqueue makes the authoritative
+        comparison in its own transaction. An alias without live documents (a first load) needs no query.
         """
-        if self._stored is None:
-            self._stored = self.store.live_keys(self.alias).select("external_id", "content_hash")
-        return payloads.join(self._stored, on=["external_id", "content_hash"], how="anti").get_column("external_id")
+        if self._alias_empty:
+            return payloads.get_column("external_id")
+        return self.store.changed_external_ids(self.alias, payloads)
 
     def _sample_for_checks(self, valid: pl.DataFrame, changed: pl.Series) -> None:
         """Keep bounded samples: changed documents for Great Expectations, any valid ones for pydantic."""
@@ -427,7 +444,7 @@ class SourceSync:
         self.processed_records.append(prints.get_column("record_id"))
 
     def _skipped_doc_count(self) -> int:
-        return sum(frame.height for frame in self.skipped_docs)
+        return self.skipped_documents
 
     # ------------------------------------------------------------------ results
 
@@ -607,7 +624,7 @@ class SourceSync:
         """
         clock = self.clocks["buffer"]
         started = time.perf_counter()
-        seen = [*(frame.get_column("external_id") for frame in self.skipped_docs)]
+        seen: list[pl.Series] = []
         if self.summary is not None and self.summary.quarantine.height:
             # A record in quarantine is still in the source: keep its last good version, do not delete it.
             seen.append(self.summary.quarantine.get_column("external_id").drop_nulls().unique())
@@ -620,6 +637,7 @@ class SourceSync:
             mode=self.mode,
             valid_docs=valid_docs,
             seen=seen,
+            seen_parts=self.skipped_parts,
             allow_drop=self.allow_drop,
         )
         clock.seconds += time.perf_counter() - started
@@ -669,14 +687,16 @@ class SourceSync:
     def finish(self) -> None:
         """Record the fingerprints of this sync, mark it succeeded and free the run's intermediate files."""
         name = self.source.name
-        if self.known is not None:
-            fresh = [frame for frame in (*self.skipped_docs, *self.new_fingerprints) if frame.height]
-            rows = pl.concat(fresh) if fresh else pl.DataFrame(schema=FINGERPRINT_SCHEMA)
+        if self.fingerprinted is not None:
+            new = [frame for frame in self.new_fingerprints if frame.height]
             if self.mode == "full":
+                skipped = [pl.read_parquet(self.skipped_parts)] if self.skipped_parts else []
+                fresh = [*skipped, *new]
+                rows = pl.concat(fresh) if fresh else pl.DataFrame(schema=FINGERPRINT_SCHEMA)
                 self.store.replace_source_fingerprints(name, rows)
             elif self.processed_records:
-                new = pl.concat(self.new_fingerprints) if self.new_fingerprints else rows.clear()
-                self.store.upsert_source_fingerprints(name, pl.concat(self.processed_records), new)
+                rows = pl.concat(new) if new else pl.DataFrame(schema=FINGERPRINT_SCHEMA)
+                self.store.upsert_source_fingerprints(name, pl.concat(self.processed_records), rows)
         result = getattr(self, "_buffered", {"upserted": 0, "deleted": 0, "unchanged": 0})
         self.store.finish_sync(
             self.sync_id,
@@ -730,6 +750,7 @@ def enqueue_parts(
     mode: Literal["full", "delta"],
     valid_docs: int,
     seen: list[pl.Series],
+    seen_parts: Sequence[Path] = (),
     allow_drop: bool,
 ) -> dict[str, int]:
     """Enqueue payload parts into the buffer (pure of Dagster except for the failure type).
@@ -744,7 +765,9 @@ def enqueue_parts(
         sync_id: The run id.
         mode: ``full`` turns live documents of the source that were not seen into deletes.
         valid_docs: Valid documents of the sync (enqueued or skipped as unchanged), for the gate.
-        seen: External ids that are still in the source but not in ``parts`` (skipped unchanged, quarantined).
+        seen: External ids that are still in the source but not in ``parts`` (quarantined records).
+        seen_parts: Parquet files with an ``external_id`` column of more such ids (documents skipped as
+            unchanged); the buffer reads them where it computes the deletes.
         allow_drop: Skip the safety gate (an operator's explicit decision).
 
     Returns:
@@ -785,7 +808,9 @@ def enqueue_parts(
             # The deletes go with the last transaction, which also sees every id enqueued before it.
             full_sync=mode == "full" and last,
             also_seen=pl.concat(seen) if last and seen else (),
-            also_seen_parts=[part for earlier in groups[: number - 1] for part in earlier] if last else (),
+            also_seen_parts=[*(part for earlier in groups[: number - 1] for part in earlier), *seen_parts]
+            if last
+            else (),
         )
         upserted, unchanged, deleted = upserted + stats.upserted, unchanged + stats.unchanged, deleted + gone
     return {"upserted": upserted, "unchanged": unchanged, "deleted": deleted, "live_before": live_before}
