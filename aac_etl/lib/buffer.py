@@ -1030,6 +1030,13 @@ class BufferStore:
         def work(tx: _Tx) -> int:
             name = _stage_name("loaded")
             tx.stage(name, keys)
+            self._count_loaded(
+                tx,
+                f"search_ingest_buffer b JOIN {name} s ON b.external_id = s.external_id "
+                "AND b.content_hash = s.content_hash AND (s.op IS NULL OR b.op = s.op) "
+                "WHERE b.collection_alias = :alias AND b.status <> 'loaded'",
+                {"alias": alias},
+            )
             return tx.execute(
                 f"UPDATE search_ingest_buffer SET status = 'loaded', attempts = 0, last_error = NULL, "
                 f"loaded_at = :now, updated_at = :now FROM {name} s "
@@ -1059,13 +1066,39 @@ class BufferStore:
 
         """
         now = _utcnow()
-        return self._run(
-            lambda tx: tx.execute(
+        params = {"alias": alias, "max_id": max_id, "now": now}
+
+        def work(tx: _Tx) -> int:
+            self._count_loaded(
+                tx,
+                "search_ingest_buffer b WHERE b.collection_alias = :alias AND b.op = 'upsert' "
+                "AND b.status <> 'loaded' AND b.id <= :max_id",
+                params,
+            )
+            return tx.execute(
                 "UPDATE search_ingest_buffer SET status = 'loaded', attempts = 0, last_error = NULL, "
                 "loaded_at = :now, updated_at = :now WHERE collection_alias = :alias AND op = 'upsert' "
                 "AND status <> 'loaded' AND id <= :max_id",
-                {"alias": alias, "max_id": max_id, "now": now},
+                params,
             )
+
+        return self._run(work)
+
+    @staticmethod
+    def _count_loaded(tx: _Tx, rows: str, params: Mapping[str, Any]) -> None:
+        """Add the buffer rows about to be marked loaded to the ``loaded`` counter of the syncs that wrote them.
+
+        Args:
+            tx: The transaction that marks them (same snapshot, so the counts are exactly the rows marked).
+            rows: ``FROM`` clause (with ``WHERE``) selecting those rows as ``b``.
+            params: Its parameters.
+
+        """
+        tx.execute(
+            "UPDATE search_sync_history SET loaded = loaded + c.n FROM "
+            f"(SELECT b.sync_id AS sync_id, count(*) AS n FROM {rows} AND b.sync_id IS NOT NULL "
+            "GROUP BY b.sync_id) c WHERE search_sync_history.sync_id = c.sync_id",
+            params,
         )
 
     def mark_failed(self, alias: str, rows: pl.DataFrame) -> int:

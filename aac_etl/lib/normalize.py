@@ -181,7 +181,7 @@ def category_node_rows(
     paths: pl.DataFrame | None = None,
     max_depth: int = 32,
 ) -> pl.DataFrame:
-    """Every category along the path of each of a product's categories, top -> leaf, first occurrence only.
+    """Return every category along the paths of a product's categories, top -> leaf, first occurrence only.
 
     This is the part of :func:`category_paths` that does not depend on names (nor on the language): a source
     with several languages builds it once per product and names it per language with

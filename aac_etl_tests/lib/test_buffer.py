@@ -296,6 +296,24 @@ def test_sync_history(store: BufferStore) -> None:
         store.update_sync("run-1", bogus=1)
 
 
+def test_loaded_counts_go_to_the_syncs_that_wrote_the_rows(store: BufferStore) -> None:
+    store.start_sync("s1", SOURCE, "full")
+    store.start_sync("s2", SOURCE, "delta")
+    store.enqueue(ALIAS, None, SOURCE, "s1", catalog(4))
+    store.enqueue(ALIAS, None, SOURCE, "s2", catalog(2, start=10))
+    first = pending_rows(store).filter(pl.col("external_id").is_in(["0:en", "10:en"]))
+    assert store.mark_loaded(ALIAS, first.select("external_id", "content_hash", "op")) == 2
+    # Marking the same rows again counts nothing more.
+    assert store.mark_loaded(ALIAS, first.select("external_id", "content_hash", "op")) == 0
+    loaded = {r.sync_id: r.loaded for r in store.sync_history(SOURCE)}
+    assert loaded == {"s1": 1, "s2": 1}
+    max_id = store.max_pending_id(ALIAS)
+    assert max_id is not None
+    assert store.mark_upserts_loaded_through(ALIAS, max_id) == 4
+    loaded = {r.sync_id: r.loaded for r in store.sync_history(SOURCE)}
+    assert loaded == {"s1": 4, "s2": 2}
+
+
 def test_attribute_types_and_index_state(store: BufferStore) -> None:
     assert store.get_attribute_types(ALIAS) == {}
     assert store.lock_attribute_types(ALIAS, {"color": "string", "size": "float"}) == {

@@ -26,7 +26,9 @@ Decisions worth knowing:
   collide with top-level fields (``description``...) or with the attributes this normalizer generates
   (``images``, ``option_*``...) are prefixed ``attr_``.
 * Attribute columns are derived from the lookup tables (repeated in every chunk), so every chunk of one
-  extract yields the same columns.
+  extract yields the same columns. What the lookup tables give is derived once per extract (:func:`_lookups`).
+* Parts that do not depend on the language (image URLs, category paths, group prices, timestamps) are built
+  once per product and then given to each of its documents.
 * ``product_url`` uses the SEO keyword (``<storefront>/<keyword>``) only when SEO URLs are on: the shop's
   ``config_seo_url`` setting, overridden by ``options.seo_urls``. Otherwise the ``index.php?route=...`` URL.
 * ``tags`` is the product's ``tag`` text (stored HTML-escaped, like names) decoded, then split on commas.
@@ -317,7 +319,7 @@ def _option_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tup
 
 
 def _attribute_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Product attributes: (attribute_id, column) with the key-language name as key, and the sorted columns."""
+    """Return the product attributes' (attribute_id, column), keyed by the key-language name, and the columns."""
     names = _key_names(raw["attribute_description"], "attribute_id", langs)
     keys = {n: f"attributes.{_product_attribute_key(n)}" for n in names["name"].unique().to_list()}
     keyed = names.select("attribute_id", pl.col("name").replace_strict(keys, return_dtype=pl.Utf8).alias("column"))
