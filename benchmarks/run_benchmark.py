@@ -724,6 +724,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         ),
         ("1% changed: s", lambda e: e["changed_1pct"]["seconds"]),
         ("1% changed: share of full", lambda e: f"{e['changed_1pct']['share_of_full']:.1%}"),
+        ("1% changed: peak RSS MB (process and its GX worker)", lambda e: e["changed_1pct"]["peak_rss_mb"]),
+        ("1% changed: peak RSS MB of the process alone", lambda e: e["changed_1pct"].get("peak_rss_mb_process")),
         (
             "Typesense RSS after full load MB",
             lambda e: (e["full"].get("typesense_memory_after_load") or {}).get("vmrss_mb"),
