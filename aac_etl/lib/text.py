@@ -97,6 +97,8 @@ _DROP_ELEMENT_TAG = r"(?i)</?(?:script|style)\b"
 _DROPPED_OPENERS = ["<!--", "<script", "<style", "<\u017fcript", "<\u017ftyle"]
 _ENCODED_DROPPED_OPENERS = ["&lt;" + opener[1:] for opener in _DROPPED_OPENERS]
 _MARKUP_SAMPLE_ROWS = 2_000
+_DISTINCT_MIN_ROWS = 2_000
+_DISTINCT_SAMPLE_ROWS = 1_000
 _MARKUP_MAX_PATTERNS = 20_000
 # Decoded ``<``/``>`` are parked on these noncharacters while the tag fallbacks run, so that text such as
 # ``&lt;b&gt;`` is never mistaken for markup.
@@ -294,7 +296,7 @@ def decode_if_double_encoded(s: pl.Series, *, double_encoded: bool | None = None
     if not bool(mask.any()):
         return s
     idx = mask.arg_true()
-    return s.scatter(idx, decode_entities(s.gather(idx)))
+    return s.clone().scatter(idx, decode_entities(s.gather(idx)))
 
 
 def _shortcode_expr(expr: pl.Expr, closed_names: Iterable[str]) -> pl.Expr:
@@ -461,7 +463,7 @@ def rich_text_to_text(s: pl.Series) -> pl.Series:
     keep = [i for i, r in zip(idx, rendered, strict=True) if r is not None]
     if not keep:
         return s
-    return s.scatter(keep, pl.Series([r for r in rendered if r is not None], dtype=pl.Utf8))
+    return s.clone().scatter(keep, pl.Series([r for r in rendered if r is not None], dtype=pl.Utf8))
 
 
 def _markup_mapping(s: pl.Series, *, encoded: bool) -> dict[str, str]:
@@ -591,7 +593,7 @@ def _render(s: pl.Series, *, markdown: bool, shortcodes: bool, double_encoded: b
             idx_enc, idx_plain = mask.arg_true(), (~mask).arg_true()
             enc = _render(s.gather(idx_enc), markdown=markdown, shortcodes=shortcodes, double_encoded=True)
             plain = _render(s.gather(idx_plain), markdown=markdown, shortcodes=shortcodes, double_encoded=False)
-            return s.scatter(idx_enc, enc).scatter(idx_plain, plain)
+            return s.clone().scatter(idx_enc, enc).scatter(idx_plain, plain)
         double_encoded = flagged > 0
     encoded = double_encoded
     if encoded and markdown:  # markdown syntax (``>`` quotes) is only visible once unescaped
@@ -641,4 +643,22 @@ def clean_text(s: pl.Series, *, markdown: bool = False, double_encoded: bool | N
     """
     if s.dtype != pl.Utf8:
         s = s.cast(pl.Utf8)
+    if _repetitive(s):
+        # Attribute values, tags, option names: each distinct value is rendered once (a value's text does not
+        # depend on the other values of the column) and the results are put back in place.
+        distinct = s.unique()
+        rendered = pl.DataFrame(
+            {"v": distinct, "t": clean_text(distinct, markdown=markdown, double_encoded=double_encoded)}
+        )
+        out = s.to_frame("v").join(rendered, on="v", how="left", maintain_order="left", nulls_equal=True)
+        return out.get_column("t").alias(s.name)
     return _render(rich_text_to_text(s), markdown=markdown, shortcodes=True, double_encoded=double_encoded)
+
+
+def _repetitive(s: pl.Series) -> bool:
+    """Whether at most half of a spread sample of ``s`` is distinct values (only for columns worth the check)."""
+    if s.len() < _DISTINCT_MIN_ROWS:
+        return False
+    step = max(1, s.len() // _DISTINCT_SAMPLE_ROWS)
+    sample = s.gather_every(step)
+    return sample.n_unique() * 2 <= sample.len()

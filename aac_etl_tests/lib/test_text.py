@@ -368,6 +368,26 @@ def test_dropped_elements_scan_catches_what_the_regex_drops() -> None:
     assert html_to_text(encoded, double_encoded=True).to_list() == ["AB", "AB", "CD"]
 
 
+def test_repetitive_columns_render_each_distinct_value_once_with_the_same_result() -> None:
+    values = ["<b>16&nbsp;GB</b>", "Yes", None, "[caption]Red &amp; blue[/caption]", "  Yes ", "&lt;i&gt;x&lt;/i&gt;"]
+    s = pl.Series("text", values * 700)
+    one_by_one = [clean_text(pl.Series([v], dtype=pl.Utf8)).item() for v in values] * 700
+    cleaned = clean_text(s)
+    assert cleaned.name == "text"
+    assert cleaned.to_list() == one_by_one
+    assert cleaned.to_list()[:6] == ["16 GB", "Yes", None, "Red & blue", "Yes", "x"]
+
+
+def test_clean_text_leaves_its_input_series_alone() -> None:
+    # Mixed columns (escaped and plain values, rich text) are rendered in parts and put back with ``scatter``,
+    # which works in place: the caller's series must not change.
+    values = ["&lt;i&gt;x&lt;/i&gt;", "<b>plain</b>", '{"type": "doc", "content": [{"type": "text", "text": "Rich"}]}']
+    s = pl.Series("v", values)
+    assert clean_text(s).to_list() == ["x", "plain", "Rich"]
+    assert html_to_text(s).to_list()[:2] == ["x", "plain"]
+    assert s.to_list() == values
+
+
 def test_clean_text_keeps_name_length_and_casts() -> None:
     out = clean_text(pl.Series("description", [1, None], dtype=pl.Int64))
     assert out.name == "description"
