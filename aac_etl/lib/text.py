@@ -644,8 +644,9 @@ def clean_text(s: pl.Series, *, markdown: bool = False, double_encoded: bool | N
     if s.dtype != pl.Utf8:
         s = s.cast(pl.Utf8)
     if _repetitive(s):
-        # Attribute values, tags, option names: each distinct value is rendered once (a value's text does not
-        # depend on the other values of the column) and the results are put back in place.
+        # Attribute values, tags, option names: each distinct value is rendered once and the results are put back in
+        # place. What the rendering learns from a column (its entity tokens, its closed shortcodes) is the same for
+        # the column's distinct values, so every value gets the same text either way.
         distinct = s.unique()
         rendered = pl.DataFrame(
             {"v": distinct, "t": clean_text(distinct, markdown=markdown, double_encoded=double_encoded)}
