@@ -186,6 +186,24 @@ def test_enqueue_many_reads_parquet_batches_like_frames(store: BufferStore, tmp_
     assert store.count_live(ALIAS, SOURCE) == 10
 
 
+def test_enqueue_many_parquet_first_load_then_a_repeat_in_a_later_part(store: BufferStore, tmp_path: Path) -> None:
+    # Part a holds nothing the buffer has (inserted as it is), 1 twice (the last row wins); part b repeats 2 with
+    # new content (now stored: updated with a fresh id) and brings 3-4.
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pl.concat([catalog(3), catalog(1, start=1, price_bump=2.0)]).write_parquet(a)
+    pl.concat([catalog(1, start=2, price_bump=3.0), catalog(2, start=3)]).write_parquet(b)
+    stats, deleted = store.enqueue_many(ALIAS, None, SOURCE, "s1", lambda: [a, b], full_sync=True)
+    assert stats == EnqueueStats(upserted=6, unchanged=0)
+    assert deleted == 0
+    rows = pending_rows(store).sort("id")
+    assert rows.get_column("external_id").to_list() == ["0:en", "1:en", "2:en", "3:en", "4:en"]
+    hashes = dict(zip(rows.get_column("external_id"), rows.get_column("content_hash"), strict=True))
+    assert hashes["1:en"] == catalog(1, start=1, price_bump=2.0).get_column("content_hash")[0]
+    assert hashes["2:en"] == catalog(1, start=2, price_bump=3.0).get_column("content_hash")[0]
+    assert rows.get_column("op").unique().to_list() == ["upsert"]
+    assert store.count_live(ALIAS, SOURCE) == 5
+
+
 def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> None:
     store.enqueue(ALIAS, None, SOURCE, "s1", catalog(3))
     sent = pending_rows(store)
