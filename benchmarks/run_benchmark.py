@@ -146,6 +146,22 @@ def _proc_memory(pid: int | None) -> dict[str, float] | None:
     return values
 
 
+def _proc_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used so far, from /proc (None when unknown or not Linux)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_delta(before: float | None, pid: int | None) -> float | None:
+    after = _proc_cpu(pid)
+    return None if before is None or after is None else _round(after - before)
+
+
 class Timers:
     """Process-local profile: wraps library callables and accumulates their wall time and call counts."""
 
@@ -342,6 +358,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
     startup = time.perf_counter() - started_process
 
     started = time.perf_counter()
+    cpu_started = _cpu_seconds()
     with PeakTreeRss() as tree:
         sync = sync_job.execute_in_process(
             run_config={**sync_run_config(SOURCE_NAME, "full"), **quiet}, instance=instance, raise_on_error=False
@@ -349,6 +366,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
         synced = time.perf_counter()
         load = load_job.execute_in_process(run_config=load_config, instance=instance, raise_on_error=False)
         finished = time.perf_counter()
+    cpu = _cpu_seconds() - cpu_started
 
     with TypesenseClient(url, api_key) as client:
         searchable = client.count(alias)
@@ -390,6 +408,7 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
         "searchable": searchable,
         "collection": collection,
         "seconds": _round(total),
+        "cpu_seconds": _round(cpu),
         "sync_seconds": _round(synced - started),
         "load_seconds": _round(finished - synced),
         "docs_per_second": _rate(documents, total),
@@ -410,6 +429,12 @@ def run_scenario(scenario: str, spec: ScenarioSpec) -> dict[str, Any]:
         "peak_rss_mb_process": _peak_rss_mb(),
         "peak_rss_mb_tree_sampled": tree.peak_mb,
     }
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (the GX worker)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _peak_rss_mb() -> float:
@@ -488,12 +513,14 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
         client.create_collection(typesense_schema(contract, name))
         try:
             failed = 0
+            typesense_cpu = _proc_cpu(endpoint.pid)
             started = time.perf_counter()
             for offset in range(0, len(lines), IMPORT_BATCH):
                 batch = lines[offset : offset + IMPORT_BATCH]
                 results = client.import_jsonl(name, batch, action="upsert", batch_size=IMPORT_BATCH)
                 failed += sum(not r.success for r in results)
             seconds = time.perf_counter() - started
+            typesense_cpu = _cpu_delta(typesense_cpu, endpoint.pid)
             count = client.count(name)
             typesense_memory = _proc_memory(endpoint.pid)
         finally:
@@ -513,6 +540,7 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
             documents, prep["normalize"] + prep["validate"] + prep["to_payloads"]
         ),
         "typesense_memory_after_import": typesense_memory,
+        "typesense_cpu_seconds": typesense_cpu,
     }
 
 
@@ -560,7 +588,9 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
 
     slug = f"p{products}_{uuid.uuid4().hex[:6]}"
     spec = ScenarioSpec(str(workdir), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
+    typesense_cpu = _proc_cpu(endpoint.pid)
     full = _in_child(run_scenario, "full", spec)
+    full["typesense_cpu_seconds"] = _cpu_delta(typesense_cpu, endpoint.pid)
     full["ratio_to_ceiling"] = round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["seconds"] else 0.0
     full["typesense_memory_after_load"] = _proc_memory(endpoint.pid)
     _print_scenario(full, full["seconds"])
@@ -645,6 +675,12 @@ def cost_growth(sizes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _typesense_cpu(entry: dict[str, Any]) -> str | None:
+    """Typesense's CPU seconds while it imported the ceiling and the full sync (same documents)."""
+    bare, full = entry["ceiling"].get("typesense_cpu_seconds"), entry["full"].get("typesense_cpu_seconds")
+    return None if bare is None or full is None else f"{bare:.1f} / {full:.1f}"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -686,6 +722,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("… sync job s / load job s", lambda e: f"{e['full']['sync_seconds']:.1f} / {e['full']['load_seconds']:.1f}"),
         ("full: docs/s", lambda e: e["full"]["docs_per_second"]),
         (f"full: ratio to ceiling (target ≥ {TARGET_RATIO})", lambda e: e["full"]["ratio_to_ceiling"]),
+        ("Typesense CPU s: bare import / full sync+load", _typesense_cpu),
+        ("full: CPU s of the sync+load process and its GX worker", lambda e: e["full"].get("cpu_seconds")),
         ("full: peak RSS MB (sync+load process and its GX worker)", lambda e: e["full"]["peak_rss_mb"]),
         ("full: peak RSS MB of the sync+load process alone", lambda e: e["full"].get("peak_rss_mb_process")),
         (
