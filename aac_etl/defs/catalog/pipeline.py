@@ -324,17 +324,26 @@ class SourceSync:
 
         The worker's import takes a few seconds and about 260 MB; the chunk pipeline (read-ahead, import queue)
         fills meanwhile. Over ``settings.SUITE_OVERLAP_BUDGET_MB`` together, the sync lets the worker finish (and
-        give its memory back) first; below it, both go on side by side. A failed suite is reported by the check.
+        give its memory back) first, also while the worker is still importing (the sample then goes to it at once:
+        it answers when its import is done); below it, both go on side by side. A failed suite is reported by the
+        check.
         """
         worker = self._gx_worker
         if worker is None:
             return
-        if self._gx_future is None and sum(f.height for f in self.gx_sample) >= GX_MIN_SAMPLE_ROWS and worker.ready():
+        enough = sum(f.height for f in self.gx_sample) >= GX_MIN_SAMPLE_ROWS
+        if self._gx_future is None and enough and worker.ready():
             self._start_gx()
-        future = self._gx_future
-        if future is None or future.done():
+        if self._gx_future is not None and self._gx_future.done():
             return
         if rss_mb() + rss_mb(worker.pid) <= settings.SUITE_OVERLAP_BUDGET_MB:
+            return
+        if self._gx_future is None:
+            if not enough:
+                return
+            self._start_gx()
+        future = self._gx_future
+        if future is None:
             return
         started = time.perf_counter()
         wait([future])
