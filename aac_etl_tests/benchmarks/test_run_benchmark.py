@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert full["reindexed"] is True
     assert full["ratio_to_ceiling"] > 0
     assert full["peak_rss_mb"] > 0
+    assert full["cpu_seconds"] > 0
+    # An external server: its process is not ours to read, so no Typesense CPU is reported (not a made-up 0).
+    assert ceiling["typesense_cpu_seconds"] is None
+    assert full["typesense_cpu_seconds"] is None
     assert set(full["stages"]) == set(run_benchmark.STAGES)
     for stage in full["stages"].values():
         assert stage["rows"] > 0
@@ -92,3 +97,16 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert growth["products"] == PRODUCTS
     assert growth["seconds"] == full["seconds"]
     assert growth["seconds_growth"] is None
+
+
+def test_process_cpu_seconds_from_proc() -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc on this system")
+    before = run_benchmark._proc_cpu(os.getpid())
+    assert before is not None
+    sum(i * i for i in range(2_000_000))  # burn some CPU
+    spent = run_benchmark._cpu_delta(before, os.getpid())
+    assert spent is not None
+    assert spent > 0
+    assert run_benchmark._proc_cpu(None) is None
+    assert run_benchmark._cpu_delta(None, os.getpid()) is None
