@@ -803,7 +803,7 @@ class BufferStore:
         payloads: that copy, not DuckDB's own working set, was most of a large sync's memory while it wrote the
         buffer. A batch none of whose documents the buffer holds (a first load, new products) is inserted as it
         is: ``INSERT ... ON CONFLICT`` costs DuckDB an index probe per row even when nothing conflicts, about 2.2
-        times the CPU of the key check and the plain insert at a first load of 192,000 documents. ``params`` holds
+        times the CPU of the plain insert at a first load of 192,000 documents. ``params`` holds
         ``alias``, ``tenant``, ``source``, ``sync_id`` and ``now``.
         """
         # Numbered after the last row per external id was kept: the ids stay within the range reserved for them.
@@ -813,15 +813,15 @@ class BufferStore:
             "FROM read_parquet(:part, file_row_number = true) WHERE external_id IS NOT NULL "
             "QUALIFY row_number() OVER (PARTITION BY external_id ORDER BY file_row_number DESC) = 1)"
         )
-        count = tx.rows(f"SELECT count(*) FROM ({incoming})", {"part": str(part)})[0][0]
+        # One pass gives the batch's size and how many of its documents the buffer holds already.
+        count, stored = tx.rows(
+            f"SELECT count(*), count(b.external_id) FROM ({incoming}) s LEFT JOIN search_ingest_buffer b "
+            "ON b.collection_alias = :alias AND b.external_id = s.external_id",
+            {"alias": params["alias"], "part": str(part)},
+        )[0]
         if not count:
             return EnqueueStats(upserted=0, unchanged=0)
         values = {**params, "part": str(part), "first": BufferStore._reserve_ids(tx, int(count))}
-        stored = tx.rows(
-            "SELECT count(*) FROM (SELECT DISTINCT external_id FROM read_parquet(:part)) s "
-            "JOIN search_ingest_buffer b ON b.collection_alias = :alias AND b.external_id = s.external_id",
-            values,
-        )[0][0]
         new_rows = (
             "SELECT :first + s.n - 1, :tenant, :alias, :source, s.external_id, 'upsert', s.payload, "
             f"s.content_hash, 'pending', 0, NULL, :sync_id, :now, :now, NULL FROM ({incoming}) s"

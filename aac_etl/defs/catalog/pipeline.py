@@ -335,18 +335,11 @@ class SourceSync:
         if worker is None:
             return
         enough = sum(f.height for f in self.gx_sample) >= GX_MIN_SAMPLE_ROWS
-        if self._gx_future is None and enough and worker.ready():
-            self._start_gx()
-        if self._gx_future is not None and self._gx_future.done():
-            return
-        if rss_mb() + rss_mb(worker.pid) <= settings.SUITE_OVERLAP_BUDGET_MB:
-            return
-        if self._gx_future is None:
-            if not enough:
-                return
+        over = rss_mb() + rss_mb(worker.pid) > settings.SUITE_OVERLAP_BUDGET_MB
+        if self._gx_future is None and enough and (over or worker.ready()):
             self._start_gx()
         future = self._gx_future
-        if future is None:
+        if future is None or future.done() or not over:
             return
         started = time.perf_counter()
         wait([future])
