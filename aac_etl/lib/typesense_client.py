@@ -483,20 +483,23 @@ def _jsonl_body(lines: pl.Series) -> bytes:
     return joined[0].as_py() if len(joined) else b""
 
 
-_SUCCESS_ANSWER = r'^\{"success":true(?:,"id":"((?:[^"\\]|\\.)*)")?\}$'
-"""A successful result line as Typesense writes it (``return_id`` adds the id): read without a JSON parse."""
+_ANSWER_ID = r'"id":"((?:[^"\\]|\\.)*)"'
+_SUCCESS_ANSWER = rf'^\{{(?:{_ANSWER_ID},"success":true|"success":true,{_ANSWER_ID})\}}$'
+"""A successful result line with its id (``return_id``), read without a JSON parse: the id comes before ``success``
+as Typesense writes it (``{"id":"p-1","success":true}``) or after it."""
 
 
 def _import_outcome(lines: pl.Series, blank: pl.Series, sendable: pl.Series, answers: pl.Series) -> pl.DataFrame:
     """One result row per input line: Typesense's answers for the lines sent, local failures for the others.
 
-    The usual ``{"success":true,"id":"..."}`` answer is read with a regex; every other row (a failed or unusual
+    The usual ``{"id":"...","success":true}`` answer is read with a regex; every other row (a failed or unusual
     answer, an id with an escape sequence, a line that was not sent) gets an :class:`ImportResult` built in Python.
     """
     height = lines.len()
     sent_rows = sendable.arg_true()
-    ids = answers.str.extract(_SUCCESS_ANSWER, 1)
-    fast = (answers.str.contains(_SUCCESS_ANSWER) & ~ids.str.contains("\\", literal=True)).fill_null(False)
+    ids = answers.str.extract(_SUCCESS_ANSWER, 1).fill_null(answers.str.extract(_SUCCESS_ANSWER, 2))
+    # Without an id (or with an escape sequence in it) the slow path takes the id from the line sent.
+    fast = (ids.is_not_null() & ~ids.str.contains("\\", literal=True)).fill_null(False)
     fast_rows, slow_rows = sent_rows.filter(fast), sent_rows.filter(~fast)
     slow = [
         (row, _parse_import_line(answer, line))

@@ -68,8 +68,11 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     for stage in full["stages"].values():
         assert stage["rows"] > 0
         assert stage["rows_per_second"] > 0
-    # The alias had no collection: the sync built it while it ran, the load job had nothing left to send.
+    # The alias had no collection: the sync built it while it ran and left nothing pending, so no load job ran
+    # (the buffer sensor would not launch one either).
     assert full["sent_by_sync"] == documents
+    assert full["pending_after_sync"] == 0
+    assert full["load_run"] is False
     assert full["normalize_validate_rows_per_second"] > 0
     assert ceiling["normalize_validate_rows_per_second"] > 0
     assert full["profile"]["typesense_import"]["calls"] >= 1
@@ -86,8 +89,13 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert unchanged["skipped_unchanged_records"] >= documents
     assert unchanged["stages"]["normalize"]["rows"] <= PRODUCTS - unchanged["skipped_unchanged_records"]
 
+    assert unchanged["load_run"] is False
+
     changed = entry["changed_1pct"]
     assert changed["success"]
+    # Nothing streamed: the changes wait in the buffer, and the load job sends them.
+    assert changed["pending_after_sync"] > 0
+    assert changed["load_run"] is True
     assert changed["changed_products"] == round(PRODUCTS * run_benchmark.CHANGE_SHARE)
     assert 0 < changed["documents_sent"] <= changed["expected_documents_sent"]
     assert changed["skipped_unchanged_records"] >= unchanged["skipped_unchanged_records"] - changed["changed_products"]

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from aac_etl.lib import typesense_client
 from aac_etl.lib.typesense_client import DELETE_CHUNK_SIZE, ImportResult, TypesenseClient, TypesenseError
 from aac_etl_tests.fixtures.typesense import TypesenseEndpoint
 
@@ -334,6 +335,39 @@ def test_import_retried_then_parsed() -> None:
     ]
     assert len(server.requests) == 2
     assert server.requests[-1][1] == "/collections/c/documents/import?action=upsert&batch_size=1000&return_id=true"
+
+
+def test_successful_answers_in_either_key_order_skip_the_json_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typesense writes ``{"id":...,"success":true}``: such lines must not cost a JSON parse each."""
+    parsed: list[str] = []
+    original = typesense_client._parse_import_line
+
+    def counting(answer: str, sent: str) -> ImportResult:
+        parsed.append(answer)
+        return original(answer, sent)
+
+    monkeypatch.setattr(typesense_client, "_parse_import_line", counting)
+    answer = "\n".join(
+        [
+            '{"id":"a","success":true}',
+            '{"success":true,"id":"b"}',
+            '{"id":"c\\"q","success":true}',
+            '{"success":true}',
+            '{"id":"e","success":false,"code":400,"error":"Bad."}',
+        ]
+    )
+    sent = [doc("a", "A"), doc("b", "B"), doc('c"q', "C"), doc("d", "D"), doc("e", "E")]
+    with scripted_server([(200, answer)]) as server, TypesenseClient(server.url, SECRET, backoff=0.01) as client:
+        results = client.import_jsonl("c", sent)
+    assert results == [
+        ImportResult(True, "a", None, None),
+        ImportResult(True, "b", None, None),
+        ImportResult(True, 'c"q', None, None),
+        ImportResult(True, "d", None, None),
+        ImportResult(False, "e", "Bad.", 400),
+    ]
+    # Only the escaped id, the answer without an id and the failure are parsed one by one.
+    assert len(parsed) == 3
 
 
 def test_client_errors_are_not_retried_and_never_leak_the_key() -> None:
