@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 import polars as pl
+import pyarrow as pa
 from pydantic import SecretStr
 from tenacity import (
     RetryCallState,
@@ -273,7 +274,7 @@ class TypesenseClient:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         lines = payloads.cast(pl.Utf8).rename("line")
-        blank = (lines.is_null() | (lines.str.strip_chars() == "")).fill_null(True)
+        blank = (lines.is_null() | ~lines.str.contains(r"\S")).fill_null(True)
         sendable = ~blank & ~lines.str.contains("\n", literal=True).fill_null(False)
         to_send = lines.filter(sendable)
         answers = pl.Series("answer", [], dtype=pl.Utf8)
@@ -478,9 +479,9 @@ def _param(value: Any) -> str:
 
 
 def _jsonl_body(lines: pl.Series) -> bytes:
-    """Return the lines joined by newlines as UTF-8 bytes, copied from the series' buffer (no str per line)."""
-    joined = lines.str.join("\n").cast(pl.Binary).to_arrow()
-    return joined[0].as_py() if len(joined) else b""
+    """Return the lines joined by newlines as UTF-8 bytes: one copy out of the joined value's Arrow buffer."""
+    joined = lines.str.join("\n").to_arrow().cast(pa.large_binary())
+    return joined[0].as_buffer().to_pybytes() if len(joined) else b""
 
 
 _ANSWER_ID = r'"id":"((?:[^"\\]|\\.)*)"'
@@ -500,6 +501,16 @@ def _import_outcome(lines: pl.Series, blank: pl.Series, sendable: pl.Series, ans
     ids = answers.str.extract(_SUCCESS_ANSWER, 1).fill_null(answers.str.extract(_SUCCESS_ANSWER, 2))
     # Without an id (or with an escape sequence in it) the slow path takes the id from the line sent.
     fast = (ids.is_not_null() & ~ids.str.contains("\\", literal=True)).fill_null(False)
+    if fast.len() == height and fast.all():
+        # Every line sent and every answer a plain success (the usual batch): no row needs building.
+        return pl.DataFrame(
+            {
+                "success": pl.repeat(True, height, dtype=pl.Boolean, eager=True),
+                "document_id": ids.rename("document_id"),
+                "error": pl.repeat(None, height, dtype=pl.Utf8, eager=True),
+                "code": pl.repeat(None, height, dtype=pl.Int64, eager=True),
+            }
+        )
     fast_rows, slow_rows = sent_rows.filter(fast), sent_rows.filter(~fast)
     slow = [
         (row, _parse_import_line(answer, line))

@@ -40,7 +40,7 @@ def test_detached_copy_holds_only_its_rows() -> None:
 
 def test_tree_rss_counts_a_child_process_and_the_sampler_keeps_its_peak() -> None:
     alone = tree_rss_mb()
-    with PeakTreeRss(interval=0.02) as tree:
+    with PeakTreeRss(interval=0.02, rescan=0.02) as tree:
         child = subprocess.Popen([sys.executable, "-c", HOLD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
