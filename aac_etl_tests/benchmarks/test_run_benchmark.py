@@ -75,6 +75,10 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert full["load_run"] is False
     assert full["normalize_validate_rows_per_second"] > 0
     assert ceiling["normalize_validate_rows_per_second"] > 0
+    transform = entry["targets"]["normalize_validate_rows_per_second"]
+    assert transform["value"] == ceiling["normalize_validate_rows_per_second"]
+    assert transform["in_sync"] == full["normalize_validate_rows_per_second"]
+    assert f"target ≥ {run_benchmark.TARGET_TRANSFORM_RATE:,}" in markdown
     assert full["profile"]["typesense_import"]["calls"] >= 1
     assert full["profile"]["gx_suite"]["calls"] == 1
 
