@@ -176,15 +176,16 @@ class Timers:
         self.origin = time.perf_counter()
         """Calls' start and end times are reported relative to this (reset when the timed run starts)."""
 
-    def add(self, label: str, seconds: float, cpu: float = 0.0) -> None:
-        """Record one call of ``label`` that has just ended after ``seconds`` (``cpu`` of them on its thread)."""
+    def add(self, label: str, started: float, cpu_started: float) -> None:
+        """Record one call of ``label`` that has just ended; it started at these ``perf_counter``/``thread_time``."""
+        ended = time.perf_counter()
+        seconds = ended - started
         self.seconds[label] = self.seconds.get(label, 0.0) + seconds
-        self.cpu[label] = self.cpu.get(label, 0.0) + cpu
+        self.cpu[label] = self.cpu.get(label, 0.0) + time.thread_time() - cpu_started
         self.calls[label] = self.calls.get(label, 0) + 1
         self.first.setdefault(label, seconds)
-        ended = time.perf_counter() - self.origin
-        first_start, _ = self.window.get(label, (ended - seconds, ended))
-        self.window[label] = (first_start, ended)
+        first_start, _ = self.window.get(label, (started - self.origin, 0.0))
+        self.window[label] = (first_start, ended - self.origin)
 
     def wrap(self, owner: object, attr: str, label: str) -> None:
         """Time every call of ``owner.attr``."""
@@ -196,7 +197,7 @@ class Timers:
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(label, time.perf_counter() - started, time.thread_time() - cpu)
+                self.add(label, started, cpu)
 
         setattr(owner, attr, timed)
 
@@ -213,9 +214,9 @@ class Timers:
                 try:
                     item = next(iterator)
                 except StopIteration:
-                    timers.add(label, time.perf_counter() - started, time.thread_time() - cpu)
+                    timers.add(label, started, cpu)
                     return
-                timers.add(label, time.perf_counter() - started, time.thread_time() - cpu)
+                timers.add(label, started, cpu)
                 yield item
 
         setattr(owner, attr, timed)

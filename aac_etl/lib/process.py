@@ -91,7 +91,11 @@ def tree_rss_mb(pid: int | None = None) -> float:
 
     """
     root = os.getpid() if pid is None else pid
-    return round(sum(_rss_kb(p) for p in [root, *descendants(root)]) / 1024, 1)
+    return _sum_rss_mb([root, *descendants(root)])
+
+
+def _sum_rss_mb(pids: list[int]) -> float:
+    return round(sum(_rss_kb(pid) for pid in pids) / 1024, 1)
 
 
 class PeakTreeRss:
@@ -120,8 +124,7 @@ class PeakTreeRss:
             now = time.monotonic()
             if now - scanned >= self.rescan:
                 pids, scanned = descendants(root), now
-            total_kb = sum(_rss_kb(pid) for pid in [root, *pids])
-            self.peak_mb = max(self.peak_mb, round(total_kb / 1024, 1))
+            self.peak_mb = max(self.peak_mb, _sum_rss_mb([root, *pids]))
             if self._stop.wait(self.interval):
                 return
 

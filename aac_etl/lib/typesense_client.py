@@ -501,16 +501,6 @@ def _import_outcome(lines: pl.Series, blank: pl.Series, sendable: pl.Series, ans
     ids = answers.str.extract(_SUCCESS_ANSWER, 1).fill_null(answers.str.extract(_SUCCESS_ANSWER, 2))
     # Without an id (or with an escape sequence in it) the slow path takes the id from the line sent.
     fast = (ids.is_not_null() & ~ids.str.contains("\\", literal=True)).fill_null(False)
-    if fast.len() == height and fast.all():
-        # Every line sent and every answer a plain success (the usual batch): no row needs building.
-        return pl.DataFrame(
-            {
-                "success": pl.repeat(True, height, dtype=pl.Boolean, eager=True),
-                "document_id": ids.rename("document_id"),
-                "error": pl.repeat(None, height, dtype=pl.Utf8, eager=True),
-                "code": pl.repeat(None, height, dtype=pl.Int64, eager=True),
-            }
-        )
     fast_rows, slow_rows = sent_rows.filter(fast), sent_rows.filter(~fast)
     slow = [
         (row, _parse_import_line(answer, line))
