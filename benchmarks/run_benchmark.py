@@ -974,8 +974,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None, 
     parser.add_argument("--workdir", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep each size's shop, buffer and run extracts")
     parser.add_argument("--merge", action="store_true", help="merge into the sizes already in latest.json")
-    parser.add_argument("--typesense-url", default=None)
-    parser.add_argument("--typesense-key", default=None)
+    parser.add_argument("--typesense-url", default=None, help="a running Typesense (default: TYPESENSE_URL)")
+    parser.add_argument(
+        "--typesense-key",
+        default=None,
+        help="its admin key, as --typesense-key=KEY (default: TYPESENSE_API_KEY, kept out of the process list)",
+    )
     args = parser.parse_args(argv)
     if any(size < 1 for size in args.sizes):
         parser.error("sizes must be positive")

@@ -121,7 +121,12 @@ def ensure_local_server(state: Path | None = None, *, timeout: float = START_TIM
                 return LocalServer(_url(port), SecretStr(api_key), pid, paths.data, port)
             logger.warning("embedded Typesense pid %d does not answer; restarting it", pid)
             _terminate(pid, STOP_TIMEOUT_S)
-        return _start(paths, api_key or secrets.token_urlsafe(32), port, _int(info.get("peering_port")), timeout)
+        return _start(paths, api_key or _new_api_key(), port, _int(info.get("peering_port")), timeout)
+
+
+def _new_api_key() -> str:
+    """Return a random admin key in hex: it never starts with ``-``, so it can follow a CLI option."""
+    return secrets.token_hex(24)
 
 
 def stop_local_server(state: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:

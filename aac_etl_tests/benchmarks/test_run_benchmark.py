@@ -30,8 +30,7 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
             str(tmp_path / "work"),
             "--typesense-url",
             typesense_server.url,
-            "--typesense-key",
-            typesense_server.api_key,
+            f"--typesense-key={typesense_server.api_key}",
         ]
     )
 

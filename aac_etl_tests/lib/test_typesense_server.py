@@ -61,6 +61,7 @@ def test_start_reuse_and_state_file(state: Path) -> None:
     assert server.data_dir == state / "typesense" / "data"
     key = server.api_key.get_secret_value()
     assert len(key) >= 32
+    assert all(char in "0123456789abcdef" for char in key), "a key starting with '-' reads as a CLI option"
     assert key not in repr(server)
     with TypesenseClient(server.url, key) as client:
         assert client.health()
