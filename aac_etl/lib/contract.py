@@ -564,10 +564,14 @@ def _error(kind: str, template: str, context: dict[str, Any] | None = None) -> P
     return PydanticCustomError(cast(LiteralString, kind), cast(LiteralString, template), context)
 
 
+_UNDECODED = re.compile("[\ufffd\ud800-\udfff]")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _text_errors(value: str) -> str:
-    if "\ufffd" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _UNDECODED.search(value):
         raise _error("utf8", "text contains U+FFFD or lone surrogates: the source bytes were not valid UTF-8")
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+    if _CONTROL_CHARS.search(value):
         raise _error("control_chars", "text contains control characters")
     return value
 

@@ -19,7 +19,7 @@ import pycountry
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 
-from aac_etl.lib.text import collapse_whitespace
+from aac_etl.lib.text import collapse_whitespace, collapse_whitespace_series
 
 __all__ = [
     "AVAILABILITY_VALUES",
@@ -662,8 +662,8 @@ def image_list(rows: pl.DataFrame) -> pl.DataFrame:
     """
     clean = (
         rows.with_columns(
-            normalize_whitespace(pl.col("url").cast(pl.Utf8)).alias("url"),
-            normalize_whitespace(pl.col("alt").cast(pl.Utf8)).alias("alt"),
+            collapse_whitespace_series(rows.get_column("url")).alias("url"),
+            collapse_whitespace_series(rows.get_column("alt")).alias("alt"),
         )
         .filter(pl.col("url").is_not_null())
         .with_row_index("_row")

@@ -29,12 +29,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 __all__ = [
     "BLOCK_TAGS",
     "KNOWN_SHORTCODES",
     "clean_text",
     "collapse_whitespace",
+    "collapse_whitespace_series",
+    "data_bytes",
     "decode_entities",
     "decode_if_double_encoded",
     "html_to_text",
@@ -100,6 +103,8 @@ _MARKUP_SAMPLE_ROWS = 2_000
 _DISTINCT_MIN_ROWS = 2_000
 _DISTINCT_SAMPLE_ROWS = 1_000
 _MARKUP_MAX_PATTERNS = 20_000
+# Share of sampled values holding an escaped entity from which _html_scan extracts from every value (no pre-pass).
+_MOSTLY = 0.5
 # Decoded ``<``/``>`` are parked on these noncharacters while the tag fallbacks run, so that text such as
 # ``&lt;b&gt;`` is never mistaken for markup.
 _LT_PLACEHOLDER = "\ufdd0"
@@ -129,6 +134,8 @@ _ESCAPED_AMPERSANDS = ["&amp;", "&#38;", "&#x26;"]
 # --- whitespace --------------------------------------------------------------------------------------------
 # Rust's \s is Unicode White_Space: covers \u00a0 (nbsp), \u2000-\u200a, \u202f, \u3000, line separators.
 _WS_RUN = r"\s{2,}|[^\S ]"
+# UTF-8 lead bytes of every non-ASCII White_Space character (U+0085, U+00A0, U+1680, U+2000-U+205F, U+3000).
+_WS_LEAD_BYTES = [0xC2, 0xE1, 0xE2, 0xE3]
 
 # --- shortcodes --------------------------------------------------------------------------------------------
 _SC_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
@@ -206,6 +213,64 @@ def collapse_whitespace(expr: pl.Expr) -> pl.Expr:
     """
     # One reference to the collapsed text: an eager select has no common-subexpression elimination.
     return expr.str.replace_all(_WS_RUN, " ").str.strip_chars(" ").replace("", None)
+
+
+def data_bytes(s: pl.Series) -> list[pl.Series] | None:
+    """Return the UTF-8 data buffers of a String series as UInt8 series (one copy, into Arrow's layout).
+
+    A buffer holds the bytes of every value, and may hold bytes of no value (outside a slice), so a byte absent
+    from the buffers is in no value: column-wide checks can rule a regex search out at memory speed.
+
+    Args:
+        s: A String series.
+
+    Returns:
+        One UInt8 series per Arrow chunk (empty chunks left out), or None for another dtype or Arrow layout.
+
+    """
+    if s.dtype != pl.String:
+        return None
+    arrow = s.to_arrow()
+    views: list[pl.Series] = []
+    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+        if chunk.type not in (pa.large_string(), pa.string()):
+            return None
+        data = chunk.buffers()[2]
+        if data is not None and data.size:
+            views.append(pl.Series(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])))
+    return views
+
+
+def _may_hold_whitespace_runs(s: pl.Series) -> bool:
+    """Whether :data:`_WS_RUN` can match in ``s`` (no: no two spaces in a row, control or non-ASCII space bytes)."""
+    views = data_bytes(s)
+    if views is None:
+        return True
+    for view in views:
+        low = view.min()
+        if not isinstance(low, int) or low < 0x20 or bool(view.is_in(_WS_LEAD_BYTES).any()):
+            return True
+    return bool(s.str.contains("  ", literal=True).any())
+
+
+def collapse_whitespace_series(s: pl.Series) -> pl.Series:
+    """Apply :func:`collapse_whitespace` to a series, skipping the regex search when it cannot match.
+
+    URLs, codes and most short texts hold no whitespace run: one look at the bytes of the whole column then
+    rules out the Unicode-aware search through every value (the costliest part of the rule).
+
+    Args:
+        s: A Utf8 series (other dtypes are cast).
+
+    Returns:
+        The series with whitespace normalized; an empty or all-blank value becomes null.
+
+    """
+    if s.dtype != pl.String:
+        s = s.cast(pl.String)
+    v = pl.col("v")
+    expr = collapse_whitespace(v) if _may_hold_whitespace_runs(s) else v.str.strip_chars(" ").replace("", None)
+    return s.to_frame("v").select(expr.alias(s.name)).to_series()
 
 
 def looks_double_encoded(expr: pl.Expr) -> pl.Expr:
@@ -529,28 +594,40 @@ def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
     whose content is dropped (comments, scripts, styles) and any ``&``; the distinct entity tokens (with
     ``encoded``: numeric references, named tokens of the values holding a nonstandard one, and entities
     escaped once more).
+
+    A spread sample is looked at first: a flag it already shows (one value is enough for ``any``) is not
+    searched for in the whole column, and entities escaped once more are extracted from every value without
+    picking the values that hold one first when most of the sample does (the picking would keep nearly all).
     """
     v = pl.col("v")
-    scans: dict[str, pl.Expr] = {"amp": v.str.contains("&", literal=True).any()}
+    escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
+    flags: dict[str, pl.Expr] = {"amp": v.str.contains("&", literal=True).any()}
     if encoded:
-        scans |= {
+        flags |= {
             "markup": v.str.contains(r"<|&lt;").any(),
             "dropped": v.str.contains_any(
                 _DROPPED_OPENERS + _ENCODED_DROPPED_OPENERS, ascii_case_insensitive=True
             ).any(),
-            "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
-            "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
-            "escaped": _tokens(
-                v.filter(v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)), _ESCAPED_REF
-            ),
         }
     else:
-        scans |= {
+        flags |= {
             "markup": v.str.contains("<", literal=True).any(),
             "dropped": v.str.contains_any(_DROPPED_OPENERS, ascii_case_insensitive=True).any(),
-            "entities": _tokens(v, _ENTITY_REF),
         }
-    return s.to_frame("v").select(**scans).row(0, named=True)
+    step = max(1, s.len() // _MARKUP_SAMPLE_ROWS)
+    seen = s.gather_every(step).to_frame("v").select(**flags, escaped_share=escaped_rows.mean()).row(0, named=True)
+    settled = {name: True for name in flags if seen[name]}
+    scans = {name: expr for name, expr in flags.items() if name not in settled}
+    if encoded:
+        mostly_escaped = (seen["escaped_share"] or 0.0) >= _MOSTLY
+        scans |= {
+            "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
+            "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
+            "escaped": _tokens(v if mostly_escaped else v.filter(escaped_rows), _ESCAPED_REF),
+        }
+    else:
+        scans |= {"entities": _tokens(v, _ENTITY_REF)}
+    return {**s.to_frame("v").select(**scans).row(0, named=True), **settled}
 
 
 def _html_expr(s: pl.Series, expr: pl.Expr, *, encoded: bool = False) -> pl.Expr:

@@ -19,6 +19,7 @@ from aac_etl.lib.text import (
     BLOCK_TAGS,
     clean_text,
     collapse_whitespace,
+    collapse_whitespace_series,
     decode_entities,
     html_to_text,
     markdown_to_text,
@@ -209,6 +210,28 @@ def test_rule_double_encoding_detected_per_value_in_a_mixed_column() -> None:
 def test_rule_description_empty_becomes_null() -> None:
     s = pl.Series(["", "   ", "<p>&nbsp;</p>", None, "<br/>", '[gallery ids="3"]'])
     assert clean_text(s).to_list() == [None] * 6
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["https://x.io/a.jpg", " https://x.io/b.jpg ", "", None],
+        ["a  b", "https://x.io/c.jpg"],
+        ["tab\there", "plain"],
+        ["nbsp\u00a0here", "plain"],
+        ["thin\u2009space", "ideographic\u3000space", "nel\u0085x", "ogham\u1680x"],
+        ["caf\u00e9 \u2013 na\u00efve", "  "],
+        [None, None],
+    ],
+)
+def test_collapse_whitespace_series_equals_the_expression(values: list[str | None]) -> None:
+    s = pl.Series("v", values, dtype=pl.String)
+    expected = s.to_frame().select(collapse_whitespace(pl.col("v"))).to_series()
+    got = collapse_whitespace_series(s)
+    assert got.to_list() == expected.to_list()
+    assert got.name == "v"
+    chunked = pl.concat([pl.Series("v", ["plain"]), s], rechunk=False)
+    assert collapse_whitespace_series(chunked).to_list()[1:] == expected.to_list()
 
 
 def test_rule_whitespace_collapsed_nbsp_is_space() -> None:

@@ -99,6 +99,25 @@ def test_one_row_per_failing_rule_and_record_removed(contract: Contract) -> None
     assert out.rule_counts == {"iso4217": 1, "minimum": 1}
 
 
+@pytest.mark.parametrize("char", ["\x01", "\x0b", "\x1f", "\x7f"])
+def test_control_characters_are_found_in_any_chunk_of_a_column(contract: Contract, char: str) -> None:
+    clean = docs(3, description=["plain text"] * 3)
+    dirty = docs(3, description=["fine", f"bad{char}text", "fine"]).with_columns(
+        pl.col("external_id") + "b", pl.col("_record_id") + "b"
+    )
+    frame = pl.concat([clean, dirty], rechunk=False)
+    assert frame.n_chunks() == 2
+    out = run(frame, contract)
+    assert out.quarantine.select("external_id", "field", "rule").rows() == [("1:enb", "description", "control_chars")]
+
+
+def test_tabs_and_bytes_outside_a_sliced_column_are_not_control_characters(contract: Contract) -> None:
+    frame = docs(4, description=["a\x01b", "tab\tand\nnewline", "caf\u00e9 \u00a0", None]).slice(1)
+    out = run(frame, contract)
+    assert out.quarantine.height == 0
+    assert out.valid.height == 3
+
+
 def test_all_duplicates_are_quarantined(contract: Contract) -> None:
     frame = docs(5, external_id=["a:en", "b:en", "a:en", "c:en", "a:en"])
     out = run(frame, contract)

@@ -246,27 +246,29 @@ def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
     :func:`~aac_etl.lib.normalize.image_list` rule) and then given each document's title as ``alt``. The title
     is already whitespace-normalized text, as the rule wants an ``alt`` to be.
     """
-    products = docs.select("product_id", "image").unique(subset="product_id", keep="first")
+    # The main image's URL is the document's ``image_url``, already built; only the extra images get theirs here.
+    products = docs.select("product_id", "image_url").unique(subset="product_id", keep="first")
     main = products.select(
-        "product_id", "image", pl.lit(-1, pl.Int64).alias("position"), pl.lit(0, pl.Int64).alias("tie")
+        "product_id",
+        pl.col("image_url").alias("url"),
+        pl.lit(-1, pl.Int64).alias("position"),
+        pl.lit(0, pl.Int64).alias("tie"),
     )
     extra = raw["product_image"].join(products.select("product_id"), on="product_id", how="semi")
     rows = pl.concat(
         [
             main,
             extra.select(
-                "product_id", "image", pl.col("sort_order").alias("position"), pl.col("product_image_id").alias("tie")
+                "product_id",
+                _image_url(pl.col("image"), base).alias("url"),
+                pl.col("sort_order").alias("position"),
+                pl.col("product_image_id").alias("tie"),
             ),
         ],
         how="vertical_relaxed",
     ).sort("product_id", "position", "tie")
-    urls = rows.lazy().select(
-        pl.col("product_id").alias("product_key"),
-        _image_url(pl.col("image"), base).alias("url"),
-        pl.lit(None, pl.Utf8).alias("alt"),
-        "position",
-    )
-    listed = image_list(urls.collect()).select(
+    urls = rows.select(pl.col("product_id").alias("product_key"), "url", pl.lit(None, pl.Utf8).alias("alt"), "position")
+    listed = image_list(urls).select(
         pl.col("product_key").alias("product_id"),
         pl.col("attributes.images").list.eval(pl.element().struct.field("url")),
     )
@@ -550,7 +552,6 @@ def _document_parts(
             "_joined",
             *_KEYS,
             "code",
-            "image",
             pl.col("product_id").cast(pl.Utf8).alias("external_id"),
             pl.col("name").alias("title"),
             pl.coalesce(normalize_whitespace(pl.col("sku")), normalize_whitespace(pl.col("model"))).alias("sku"),

@@ -14,7 +14,7 @@ from aac_etl.lib.sqldump import load_mysql_dump
 from aac_etl.sources import get_source
 from aac_etl.sources.base import ExtractRequest
 from aac_etl.sources.opencart import OpenCartSource
-from aac_etl.sources.opencart.extract import COLUMNS
+from aac_etl.sources.opencart.extract import COLUMNS, _HeldTable
 from aac_etl.sources.opencart.settings import LOOKUP_TABLES, PRODUCT_TABLES
 from aac_etl.sources.opencart.tables import catalog_metadata
 from aac_etl_tests.sources.opencart.helpers import demo_config
@@ -24,6 +24,40 @@ DEMO_IDS = [28, 29, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 43, 44, 45, 46, 47, 
 
 def _config(**overrides: object) -> SourceConfig:
     return demo_config(**overrides)
+
+
+def test_held_table_windows_are_the_rows_as_read() -> None:
+    seo = pl.DataFrame(
+        {
+            "store_id": [0, 0, 0, 0],
+            "language_id": [1, 2, 1, 1],
+            "query": ["product_id=7", "product_id=7", "product_id=3", "product_id=12"],
+            "keyword": ["seven", "sieben", "three", "twelve"],
+            "product_id": [7, 7, 3, 12],
+        }
+    )
+    held = _HeldTable(seo, rebuilt_query=True)
+    assert "query" not in held.frame.columns
+    assert held.frame.schema["product_id"] == pl.Int32
+    window = held.window(5, 12)
+    assert window.schema == seo.schema
+    assert window.rows() == [
+        (0, 1, "product_id=7", "seven", 7),
+        (0, 2, "product_id=7", "sieben", 7),
+        (0, 1, "product_id=12", "twelve", 12),
+    ]
+    assert held.window(13, 20).height == 0
+
+    odd = seo.with_columns(pl.Series("query", ["product_id=07", "product_id=7", "product_id=3", "product_id=12"]))
+    kept = _HeldTable(odd, rebuilt_query=True)
+    assert "query" in kept.frame.columns
+    assert kept.window(7, 7)["query"].to_list() == ["product_id=07", "product_id=7"]
+
+    wide = pl.DataFrame({"product_id": [1, 2], "option_id": [2**31, 5], "option_value_id": [None, 9]})
+    held_wide = _HeldTable(wide)
+    assert held_wide.frame.schema["option_id"] == pl.Int64
+    assert held_wide.frame.schema["option_value_id"] == pl.Int32
+    assert held_wide.window(1, 2).equals(wide)
 
 
 def test_registry_returns_opencart_source() -> None:
