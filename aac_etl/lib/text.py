@@ -595,9 +595,10 @@ def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
     ``encoded``: numeric references, named tokens of the values holding a nonstandard one, and entities
     escaped once more).
 
-    A spread sample is looked at first: a flag it already shows (one value is enough for ``any``) is not
-    searched for in the whole column, and entities escaped once more are extracted from every value without
-    picking the values that hold one first when most of the sample does (the picking would keep nearly all).
+    In a column longer than two samples, a spread sample is looked at first: a flag it already shows (one value
+    is enough for ``any``) is not searched for in the whole column, and entities escaped once more are extracted
+    from every value without picking the values that hold one first when most of the sample does (the picking
+    would keep nearly all). A shorter column is looked at in one select.
     """
     v = pl.col("v")
     escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
@@ -614,12 +615,16 @@ def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
             "markup": v.str.contains("<", literal=True).any(),
             "dropped": v.str.contains_any(_DROPPED_OPENERS, ascii_case_insensitive=True).any(),
         }
-    step = max(1, s.len() // _MARKUP_SAMPLE_ROWS)
-    seen = s.gather_every(step).to_frame("v").select(**flags, escaped_share=escaped_rows.mean()).row(0, named=True)
-    settled = {name: True for name in flags if seen[name]}
+    step = s.len() // _MARKUP_SAMPLE_ROWS
+    if step > 1:
+        shares = {"escaped_share": escaped_rows.mean()} if encoded else {}
+        seen = s.gather_every(step).to_frame("v").select(**flags, **shares).row(0, named=True)
+    else:  # a short column: one select over all of it
+        seen = {"escaped_share": 1.0}
+    settled = {name: True for name in flags if seen.get(name)}
     scans = {name: expr for name, expr in flags.items() if name not in settled}
     if encoded:
-        mostly_escaped = (seen["escaped_share"] or 0.0) >= _MOSTLY
+        mostly_escaped = (seen.get("escaped_share") or 0.0) >= _MOSTLY
         scans |= {
             "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
             "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
