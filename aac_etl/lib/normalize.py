@@ -947,7 +947,7 @@ def flatten_options(option_rows: pl.DataFrame) -> pl.DataFrame:
         option_rows.select(
             "product_key",
             pl.col("option_name").replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias("column"),
-            normalize_whitespace(pl.col("value").cast(pl.Utf8)).alias("value"),
+            collapse_whitespace_series(option_rows.get_column("value")).alias("value"),
         )
         .filter(pl.col("column").is_not_null() & pl.col("value").is_not_null())
         .filter(_first_occurrence("product_key", "column", "value"))

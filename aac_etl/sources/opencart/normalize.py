@@ -330,15 +330,18 @@ def _attribute_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame
 
 def _attribute_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Per document: one Utf8 column per product attribute name (several attributes on one key: joined by ``, ``)."""
-    long = (
+    rows = (
         _with_clean(raw["product_attribute"], "text")
         .join(lookups.attribute_keys, on="attribute_id", how="inner")
         .join(docs.select("_doc", *_KEYS), on=_KEYS, how="inner")
         .filter(pl.col("text").is_not_null())
         .sort("_doc", "column", "attribute_id")
-        .group_by("_doc", "column", maintain_order=True)
-        .agg(pl.col("text").str.join(", "))
+        .select("_doc", "column", "text")
     )
+    # Joining texts is only needed where one document has several attributes on one key (the string aggregation
+    # costs more than the rest of this part).
+    shared = rows.select(pl.struct("_doc", "column").is_duplicated().any()).item()
+    long = rows.group_by("_doc", "column", maintain_order=True).agg(pl.col("text").str.join(", ")) if shared else rows
     wide = long.pivot(on="column", index="_doc", values="text") if long.height else long.select("_doc")
     return _ensure_columns(wide, lookups.attribute_columns, pl.Utf8), lookups.attribute_columns
 
