@@ -234,3 +234,36 @@ def test_lookups_are_derived_once_per_extract_and_never_served_stale(opencart3_u
     seo = source.normalize(raw, seo_config)
     assert not seo["product_url"].equals(first["product_url"])
     assert normalize_module._lookups(raw, seo_config) is not normalize_module._lookups(raw, config)
+
+
+def test_attributes_sharing_a_key_are_joined_and_single_ones_kept() -> None:
+    keys = pl.DataFrame(
+        {"attribute_id": [1, 2, 3], "column": ["attributes.memory", "attributes.memory", "attributes.cpu"]}
+    )
+    lookups = normalize_module._Lookups(
+        **{
+            **{name: pl.DataFrame() for name in normalize_module._Lookups.__dataclass_fields__},
+            "currency": "USD",
+            "seo_enabled": False,
+            "option_columns": [],
+            "attribute_keys": keys,
+            "attribute_columns": ["attributes.cpu", "attributes.memory"],
+        }
+    )
+    docs = pl.DataFrame({"_doc": [0, 1], "product_id": [10, 11], "language_id": [1, 1]})
+
+    def columns(rows: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
+        raw = {"product_attribute": pl.DataFrame(rows, schema=["product_id", "attribute_id", "text"], orient="row")}
+        raw["product_attribute"] = raw["product_attribute"].with_columns(pl.lit(1).alias("language_id"))
+        wide, names = normalize_module._attribute_columns(raw, lookups, docs)
+        assert names == ["attributes.cpu", "attributes.memory"]
+        return wide.sort("_doc").to_dicts()
+
+    assert columns([(10, 1, "8 GB"), (10, 3, "Z80"), (11, 3, "6502")]) == [
+        {"_doc": 0, "attributes.cpu": "Z80", "attributes.memory": "8 GB"},
+        {"_doc": 1, "attributes.cpu": "6502", "attributes.memory": None},
+    ]
+    assert columns([(10, 2, "ECC"), (10, 1, "8 GB"), (11, 3, "6502")]) == [
+        {"_doc": 0, "attributes.cpu": None, "attributes.memory": "8 GB, ECC"},
+        {"_doc": 1, "attributes.cpu": "6502", "attributes.memory": None},
+    ]
