@@ -43,6 +43,7 @@ __all__ = [
     "html_to_text",
     "looks_double_encoded",
     "markdown_to_text",
+    "may_hold_bytes",
     "render_rich_text",
     "rich_text_to_text",
     "strip_shortcodes",
@@ -241,16 +242,34 @@ def data_bytes(s: pl.Series) -> list[pl.Series] | None:
     return views
 
 
-def _may_hold_whitespace_runs(s: pl.Series) -> bool:
-    """Whether :data:`_WS_RUN` can match in ``s`` (no: no two spaces in a row, control or non-ASCII space bytes)."""
+def may_hold_bytes(s: pl.Series, *, below: int, among: Iterable[int] = ()) -> bool:
+    """Whether a value of a String series may hold a byte below ``below`` or one of ``among``.
+
+    False only when the column's bytes (:func:`data_bytes`) show none; True also for another dtype or layout.
+
+    Args:
+        s: A series.
+        below: Every byte value under this one counts.
+        among: Further byte values that count.
+
+    Returns:
+        Whether a regex looking for such bytes could match.
+
+    """
     views = data_bytes(s)
     if views is None:
         return True
+    extra = list(among)
     for view in views:
         low = view.min()
-        if not isinstance(low, int) or low < 0x20 or bool(view.is_in(_WS_LEAD_BYTES).any()):
+        if not isinstance(low, int) or low < below or (extra and bool(view.is_in(extra).any())):
             return True
-    return bool(s.str.contains("  ", literal=True).any())
+    return False
+
+
+def _may_hold_whitespace_runs(s: pl.Series) -> bool:
+    """Whether :data:`_WS_RUN` can match in ``s`` (no: no two spaces in a row, control or non-ASCII space bytes)."""
+    return may_hold_bytes(s, below=0x20, among=_WS_LEAD_BYTES) or bool(s.str.contains("  ", literal=True).any())
 
 
 def collapse_whitespace_series(s: pl.Series) -> pl.Series:

@@ -498,7 +498,9 @@ def _import_outcome(lines: pl.Series, blank: pl.Series, sendable: pl.Series, ans
     """
     height = lines.len()
     sent_rows = sendable.arg_true()
-    ids = answers.str.extract(_SUCCESS_ANSWER, 1).fill_null(answers.str.extract(_SUCCESS_ANSWER, 2))
+    # One regex pass: the id is in the first group (Typesense's order) or in the second (the other order).
+    groups = answers.str.extract_groups(_SUCCESS_ANSWER).struct.unnest()
+    ids = groups.select(pl.coalesce(pl.all())).to_series()
     # Without an id (or with an escape sequence in it) the slow path takes the id from the line sent.
     fast = (ids.is_not_null() & ~ids.str.contains("\\", literal=True)).fill_null(False)
     fast_rows, slow_rows = sent_rows.filter(fast), sent_rows.filter(~fast)
