@@ -204,6 +204,25 @@ def test_enqueue_many_parquet_first_load_then_a_repeat_in_a_later_part(store: Bu
     assert store.count_live(ALIAS, SOURCE) == 5
 
 
+def test_enqueue_many_parquet_ids_follow_the_file_with_or_without_the_dedupe(
+    store: BufferStore, tmp_path: Path
+) -> None:
+    # Part a: distinct keys (numbered by file row). Part b: a row without an external id is dropped, and the ids
+    # stay consecutive. Part c: distinct keys again, after the ids reserved for a and b.
+    a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
+    catalog(3).write_parquet(a)
+    pl.concat(
+        [catalog(1, start=3), catalog(1, start=4).with_columns(pl.lit(None, pl.Utf8).alias("external_id"))]
+    ).write_parquet(b)
+    catalog(2, start=5).write_parquet(c)
+    stats, _ = store.enqueue_many(ALIAS, None, SOURCE, "s1", lambda: [a, b, c], full_sync=True)
+    assert stats == EnqueueStats(upserted=6, unchanged=0)
+    rows = pending_rows(store).sort("id")
+    assert rows.get_column("external_id").to_list() == ["0:en", "1:en", "2:en", "3:en", "5:en", "6:en"]
+    ids = rows.get_column("id").to_list()
+    assert ids == list(range(ids[0], ids[0] + 6))
+
+
 def test_mark_loaded_only_where_hash_and_op_still_match(store: BufferStore) -> None:
     store.enqueue(ALIAS, None, SOURCE, "s1", catalog(3))
     sent = pending_rows(store)
