@@ -115,6 +115,11 @@ def _slices(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
         yield frame.slice(offset, size)
 
 
+def _no_failures(rows: pl.DataFrame) -> pl.DataFrame:
+    """Return an empty failures frame shaped like :func:`_import`'s."""
+    return rows.select(_KEY_COLUMNS).clear().with_columns(pl.lit(None, dtype=pl.Utf8).alias("error"))
+
+
 def _import(
     client: TypesenseClient, collection: str, rows: pl.DataFrame, batch_size: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -124,6 +129,8 @@ def _import(
     ).select("success", pl.col("error").alias("message"), "code")
     if outcome.height != rows.height:
         raise LoaderError(f"import into {collection!r} returned {outcome.height} results for {rows.height} rows")
+    if outcome.get_column("success").all():
+        return rows.select(_KEY_COLUMNS), _no_failures(rows)
     joined = pl.concat([rows.select(_KEY_COLUMNS), outcome], how="horizontal")
     ok = joined.filter(pl.col("success")).select(_KEY_COLUMNS)
     bad = joined.filter(~pl.col("success")).select(

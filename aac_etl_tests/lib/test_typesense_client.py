@@ -267,6 +267,7 @@ class ScriptedServer:
 
     script: list[tuple[int, str]]
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     url: str = ""
 
 
@@ -278,16 +279,18 @@ def scripted_server(script: list[tuple[int, str]], repeat_last: bool = False) ->
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
+            received = b""
             if length:
-                self.rfile.read(length)
+                received = self.rfile.read(length)
             elif self.headers.get("Transfer-Encoding") == "chunked":
                 while True:
                     size = int(self.rfile.readline().strip(), 16)
-                    self.rfile.read(size + 2)
+                    received += self.rfile.read(size + 2)[:size]
                     if size == 0:
                         break
             with lock:
                 state.requests.append((self.command, self.path, dict(self.headers.items())))
+                state.bodies.append(received)
                 status, body = state.script[0] if repeat_last and len(state.script) == 1 else state.script.pop(0)
             payload = body.encode()
             self.send_response(status)
@@ -368,6 +371,34 @@ def test_successful_answers_in_either_key_order_skip_the_json_parse(monkeypatch:
     ]
     # Only the escaped id, the answer without an id and the failure are parsed one by one.
     assert len(parsed) == 3
+
+
+def test_import_body_is_the_lines_bytes_and_all_successes_take_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One-line JSON objects go out as they are (a slice of a longer series, multi-byte text), read back fast."""
+    parsed: list[str] = []
+    monkeypatch.setattr(typesense_client, "_parse_import_line", lambda answer, sent: parsed.append(answer))
+    lines = pl.Series("payload", [doc("x", "X"), doc("a", "Crème brûlée"), doc("b", "日本"), doc("y", "Y")])
+    answer = '{"id":"a","success":true}\n{"id":"b","success":true}'
+    with scripted_server([(200, answer)]) as server, TypesenseClient(server.url, SECRET, backoff=0.01) as client:
+        outcome = client.import_frame("c", lines.slice(1, 2))
+    assert server.bodies == ["\n".join(lines.slice(1, 2).to_list()).encode()]
+    assert outcome.to_dict(as_series=False) == {
+        "success": [True, True],
+        "document_id": ["a", "b"],
+        "error": [None, None],
+        "code": [None, None],
+    }
+    assert parsed == []
+
+
+def test_lines_that_are_not_plain_json_objects_get_the_exact_checks() -> None:
+    assert typesense_client._all_sendable(pl.Series([doc("a", "A"), doc("b", "B")]))
+    assert not typesense_client._all_sendable(pl.Series([doc("a", "A"), None]))
+    assert not typesense_client._all_sendable(pl.Series([doc("a", "A"), "  "]))
+    assert not typesense_client._all_sendable(pl.Series([doc("a", "A"), '{"id":"b",\n"title":"B"}']))
+    assert not typesense_client._all_sendable(pl.Series([doc("a", "A"), ' {"id":"b"}']))
 
 
 def test_client_errors_are_not_retried_and_never_leak_the_key() -> None:
