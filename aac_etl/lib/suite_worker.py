@@ -16,6 +16,7 @@ stderr). A closed stdin with no job (an unchanged sync, an aborted one, a dead p
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import pickle
@@ -153,8 +154,14 @@ def _serve() -> int:
     """Serve one job: the worker's side of the protocol (see the module docstring)."""
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints of the libraries must not corrupt the answer
+    # The import makes a few hundred thousand long-lived objects and hardly any garbage: without the cyclic
+    # collector's passes over them it takes about 10% less CPU, and frozen they stay out of the suite's passes.
+    gc.disable()
     importlib.import_module("great_expectations")
     from aac_etl.lib.contract import run_expectation_suite
+
+    gc.freeze()
+    gc.enable()
 
     answer.write(READY)
     answer.flush()
