@@ -259,10 +259,14 @@ def may_hold_bytes(s: pl.Series, *, below: int, among: Iterable[int] = ()) -> bo
     views = data_bytes(s)
     if views is None:
         return True
-    extra = list(among)
+    extra = sorted(set(among))
     for view in views:
-        low = view.min()
-        if not isinstance(low, int) or low < below or (extra and bool(view.is_in(extra).any())):
+        low, high = view.min(), view.max()
+        if not isinstance(low, int) or not isinstance(high, int) or low < below:
+            return True
+        # A byte above the column's highest is in no value; each other one costs a comparison pass (an
+        # ``is_in`` hash probe per byte was about 5 times slower over 34 MB of descriptions).
+        if any(bool((view == byte).any()) for byte in extra if low <= byte <= high):
             return True
     return False
 

@@ -23,6 +23,7 @@ from aac_etl.lib.text import (
     decode_entities,
     html_to_text,
     markdown_to_text,
+    may_hold_bytes,
     render_rich_text,
     rich_text_to_text,
     strip_shortcodes,
@@ -232,6 +233,27 @@ def test_collapse_whitespace_series_equals_the_expression(values: list[str | Non
     assert got.name == "v"
     chunked = pl.concat([pl.Series("v", ["plain"]), s], rechunk=False)
     assert collapse_whitespace_series(chunked).to_list()[1:] == expected.to_list()
+
+
+@pytest.mark.parametrize(
+    ("values", "below", "among", "expected"),
+    [
+        (["plain", "ascii"], 0x20, (0x7F,), False),
+        (["tab\there"], 0x20, (), True),
+        (["del\x7fhere"], 0x20, (0x7F,), True),
+        (["caf\u00e9", "plain"], 0x20, (0x7F,), False),  # bytes above 0x7F, none equal to it
+        (["caf\u00e9"], 0x20, (0xC3,), True),  # the lead byte of é, inside the column's byte range
+        (["nbsp\u00a0"], 0x20, (0xC2, 0xE2), True),
+        (["plain"], 0x20, (0xC2, 0xE2), False),  # above the highest byte: no comparison pass needed
+        ([], 0x20, (0x7F,), False),
+    ],
+)
+def test_may_hold_bytes_finds_exactly_the_bytes_asked_for(
+    values: list[str], below: int, among: tuple[int, ...], expected: bool
+) -> None:
+    s = pl.Series("v", values, dtype=pl.String)
+    assert may_hold_bytes(s, below=below, among=among) is expected
+    assert may_hold_bytes(pl.Series([1, 2]), below=below, among=among) is True
 
 
 def test_rule_whitespace_collapsed_nbsp_is_space() -> None:
