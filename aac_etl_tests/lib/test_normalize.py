@@ -13,6 +13,7 @@ from aac_etl.lib.normalize import (
     ISO_4217_CODES,
     RESERVED_KEYS,
     absolute_url,
+    absolute_url_series,
     apply_locale,
     attribute_key,
     availability_from_stock,
@@ -359,6 +360,25 @@ def test_rule_image_url_full_url_with_scheme() -> None:
 def test_rule_image_empty_string_dropped() -> None:
     df = pl.DataFrame({"u": ["", "   ", None]})
     assert _col(df, absolute_url(pl.col("u"), "https://shop.example.com/")) == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["catalog/demo/iphone 1.jpg", "catalog/b.png", " catalog/c.webp ", "", "   ", None],  # the plain path
+        ["catalog/a.jpg", "./catalog/a.jpg"],
+        ["catalog/a.jpg", "/image/b.png", "//cdn.example.com/c.webp"],
+        ["catalog/a.jpg", "https://cdn.example.com/d.avif", "HTTP://Shop.example.com/e.jpg", "data:x;base64,AA"],
+        [None, None],
+    ],
+)
+def test_absolute_url_series_equals_the_expression(values: list[str | None]) -> None:
+    s = pl.Series("u", values, dtype=pl.String)
+    for base in ("https://shop.example.com/image", "https://shop.example.com/image/"):
+        expected = s.to_frame().select(absolute_url(pl.col("u"), base)).to_series().to_list()
+        got = absolute_url_series(s, base)
+        assert got.to_list() == expected
+        assert got.name == "u"
 
 
 def test_rule_images_full_list_in_attributes_images() -> None:

@@ -50,7 +50,7 @@ from aac_etl.lib import text as text_lib
 from aac_etl.lib.contract import document_dtypes, load_contract
 from aac_etl.lib.normalize import (
     ISO_4217_CODES,
-    absolute_url,
+    absolute_url_series,
     apply_locale,
     attribute_key,
     availability_from_stock,
@@ -260,7 +260,7 @@ def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
             main,
             extra.select(
                 "product_id",
-                _image_url(pl.col("image"), base).alias("url"),
+                _image_url(extra.get_column("image"), base).alias("url"),
                 pl.col("sort_order").alias("position"),
                 pl.col("product_image_id").alias("tie"),
             ),
@@ -281,9 +281,9 @@ def _images(raw: RawChunk, docs: pl.DataFrame, base: str) -> pl.DataFrame:
     return per_doc.group_by("_doc", maintain_order=True).agg(pl.struct("url", "alt").alias("attributes.images"))
 
 
-def _image_url(path: pl.Expr, base: str) -> pl.Expr:
+def _image_url(path: pl.Series, base: str) -> pl.Series:
     """OpenCart image paths are relative to the image folder, even with a leading slash."""
-    return absolute_url(path.cast(pl.Utf8).str.strip_chars().str.strip_chars_start("/"), base)
+    return absolute_url_series(path.cast(pl.Utf8).str.strip_chars().str.strip_chars_start("/"), base)
 
 
 def _ensure_columns(frame: pl.DataFrame, columns: list[str], dtype: pl.DataType | type[pl.DataType]) -> pl.DataFrame:
@@ -563,7 +563,7 @@ def _document_parts(
             price.alias("price"),
             effective_sale_price(price, pl.col("special_price")).alias("sale_price"),
             pl.lit(currency).alias("currency"),
-            _image_url(pl.col("image"), image_base).alias("image_url"),
+            pl.lit(_image_url(docs.get_column("image"), image_base)).alias("image_url"),
             pl.when(pl.col("keyword").is_not_null())
             .then(pl.lit(storefront + "/") + pl.col("keyword"))
             .otherwise(pl.lit(storefront + oc.PRODUCT_ROUTE) + pl.col("product_id").cast(pl.Utf8))
