@@ -612,6 +612,12 @@ def stock_across_locations(stock_rows: pl.DataFrame, whitelist: Iterable[str] | 
 # ----------------------------------------------------------------------------------------------------
 
 
+def _base_dir(base_url: str) -> str:
+    """Return the base URL that relative paths are joined to: trimmed, ending with ``/``."""
+    base = base_url.strip()
+    return base if base.endswith("/") else base + "/"
+
+
 def absolute_url(expr: pl.Expr, base_url: str) -> pl.Expr:
     """Make an image or product URL absolute (rule: full URLs with scheme; empty string -> dropped).
 
@@ -627,10 +633,9 @@ def absolute_url(expr: pl.Expr, base_url: str) -> pl.Expr:
         A Utf8 expression.
 
     """
-    base = base_url.strip()
-    base_dir = base if base.endswith("/") else base + "/"
-    match = re.match(r"^(https?://[^/]+)", base, flags=re.IGNORECASE)
-    origin = match.group(1) if match else base.rstrip("/")
+    base_dir = _base_dir(base_url)
+    match = re.match(r"^(https?://[^/]+)", base_dir, flags=re.IGNORECASE)
+    origin = match.group(1) if match else base_dir.rstrip("/")
     value = expr.str.strip_chars()
     relative = value.str.replace(r"^\./", "")
     url = (
@@ -672,10 +677,8 @@ def absolute_url_series(s: pl.Series, base_url: str) -> pl.Series:
     )
     if not plain:
         return s.to_frame("v").select(absolute_url(pl.col("v"), base_url).alias(s.name)).to_series()
-    base = base_url.strip()
-    base_dir = base if base.endswith("/") else base + "/"
     v = pl.col("v")
-    url = pl.when(v.str.len_bytes() > 0).then(pl.lit(base_dir) + v)
+    url = pl.when(v.str.len_bytes() > 0).then(pl.lit(_base_dir(base_url)) + v)
     if value.str.contains(" ", literal=True).any():
         url = url.str.replace_all(" ", "%20", literal=True)
     return value.to_frame("v").select(url.alias(s.name)).to_series()

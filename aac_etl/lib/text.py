@@ -624,9 +624,10 @@ def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
     would keep nearly all). A shorter column is looked at in one select.
     """
     v = pl.col("v")
-    escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
     flags: dict[str, pl.Expr] = {"amp": v.str.contains("&", literal=True).any()}
+    escaped_rows: pl.Expr | None = None
     if encoded:
+        escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
         flags |= {
             "markup": v.str.contains(r"<|&lt;").any(),
             "dropped": v.str.contains_any(
@@ -640,13 +641,13 @@ def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
         }
     step = s.len() // _MARKUP_SAMPLE_ROWS
     if step > 1:
-        shares = {"escaped_share": escaped_rows.mean()} if encoded else {}
+        shares = {"escaped_share": escaped_rows.mean()} if escaped_rows is not None else {}
         seen = s.gather_every(step).to_frame("v").select(**flags, **shares).row(0, named=True)
     else:  # a short column: one select over all of it
         seen = {"escaped_share": 1.0}
     settled = {name: True for name in flags if seen.get(name)}
     scans = {name: expr for name, expr in flags.items() if name not in settled}
-    if encoded:
+    if escaped_rows is not None:
         mostly_escaped = (seen.get("escaped_share") or 0.0) >= _MOSTLY
         scans |= {
             "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
