@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -34,6 +36,7 @@ import pyarrow as pa
 __all__ = [
     "BLOCK_TAGS",
     "KNOWN_SHORTCODES",
+    "ByteProfile",
     "clean_text",
     "collapse_whitespace",
     "collapse_whitespace_series",
@@ -101,11 +104,10 @@ _DROP_ELEMENT_TAG = r"(?i)</?(?:script|style)\b"
 _DROPPED_OPENERS = ["<!--", "<script", "<style", "<\u017fcript", "<\u017ftyle"]
 _ENCODED_DROPPED_OPENERS = ["&lt;" + opener[1:] for opener in _DROPPED_OPENERS]
 _MARKUP_SAMPLE_ROWS = 2_000
+_SMALL_PERIODS = 2 * 3 * 5 * 7
 _DISTINCT_MIN_ROWS = 2_000
 _DISTINCT_SAMPLE_ROWS = 1_000
 _MARKUP_MAX_PATTERNS = 20_000
-# Share of sampled values holding an escaped entity from which _html_scan extracts from every value (no pre-pass).
-_MOSTLY = 0.5
 # Decoded ``<``/``>`` are parked on these noncharacters while the tag fallbacks run, so that text such as
 # ``&lt;b&gt;`` is never mistaken for markup.
 _LT_PLACEHOLDER = "\ufdd0"
@@ -242,6 +244,50 @@ def data_bytes(s: pl.Series) -> list[pl.Series] | None:
     return views
 
 
+@dataclass(frozen=True)
+class ByteProfile:
+    """The UTF-8 bytes of a String series (:func:`data_bytes`) with each buffer's lowest and highest byte.
+
+    Several byte questions about one column (:meth:`may_hold`) share its one copy and its min/max passes.
+    """
+
+    views: tuple[tuple[pl.Series, int, int], ...]
+
+    @classmethod
+    def of(cls, s: pl.Series) -> ByteProfile | None:
+        """Profile ``s``; None for another dtype or Arrow layout (every question must then answer True)."""
+        views = data_bytes(s)
+        if views is None:
+            return None
+        ranged: list[tuple[pl.Series, int, int]] = []
+        for view in views:
+            low, high = view.min(), view.max()
+            if not isinstance(low, int) or not isinstance(high, int):
+                return None
+            ranged.append((view, low, high))
+        return cls(tuple(ranged))
+
+    def may_hold(self, *, below: int, among: Iterable[int] = ()) -> bool:
+        """Whether a value may hold a byte below ``below`` or one of ``among`` (see :func:`may_hold_bytes`)."""
+        extra = sorted(set(among))
+        for view, low, high in self.views:
+            if low < below:
+                return True
+            # A byte above the column's highest is in no value; each other one costs a comparison pass (an
+            # ``is_in`` hash probe per byte was about 5 times slower over 34 MB of descriptions).
+            if any(bool((view == byte).any()) for byte in extra if low <= byte <= high):
+                return True
+        return False
+
+    def may_hold_whitespace(self) -> bool:
+        r"""Whether a value may hold a whitespace character (regex ``\s``: Unicode White_Space).
+
+        False only when no buffer holds a space, a byte below it or a lead byte of a non-ASCII White_Space
+        character.
+        """
+        return self.may_hold(below=0x21, among=_WS_LEAD_BYTES)
+
+
 def may_hold_bytes(s: pl.Series, *, below: int, among: Iterable[int] = ()) -> bool:
     """Whether a value of a String series may hold a byte below ``below`` or one of ``among``.
 
@@ -256,19 +302,8 @@ def may_hold_bytes(s: pl.Series, *, below: int, among: Iterable[int] = ()) -> bo
         Whether a regex looking for such bytes could match.
 
     """
-    views = data_bytes(s)
-    if views is None:
-        return True
-    extra = sorted(set(among))
-    for view in views:
-        low, high = view.min(), view.max()
-        if not isinstance(low, int) or not isinstance(high, int) or low < below:
-            return True
-        # A byte above the column's highest is in no value; each other one costs a comparison pass (an
-        # ``is_in`` hash probe per byte was about 5 times slower over 34 MB of descriptions).
-        if any(bool((view == byte).any()) for byte in extra if low <= byte <= high):
-            return True
-    return False
+    profile = ByteProfile.of(s)
+    return profile is None or profile.may_hold(below=below, among=among)
 
 
 def _may_hold_whitespace_runs(s: pl.Series) -> bool:
@@ -554,6 +589,20 @@ def rich_text_to_text(s: pl.Series) -> pl.Series:
     return s.clone().scatter(keep, pl.Series([r for r in rendered if r is not None], dtype=pl.Utf8))
 
 
+def _spread_sample(s: pl.Series) -> pl.Series:
+    """About :data:`_MARKUP_SAMPLE_ROWS` values spread over ``s`` (all of ``s`` when it is at most twice that).
+
+    Every n-th value, with n prime to 2, 3, 5 and 7: rows often come in a fixed order (a product's languages one
+    after the other), and a step that is a multiple of that period would sample one language only.
+    """
+    step = s.len() // _MARKUP_SAMPLE_ROWS
+    if step < 2:
+        return s
+    while math.gcd(step, _SMALL_PERIODS) != 1:
+        step += 1
+    return s.gather_every(step)
+
+
 def _markup_mapping(s: pl.Series, *, encoded: bool) -> dict[str, str]:
     r"""Map the markup runs seen in a spread sample of ``s`` to what the reference rules make of them.
 
@@ -563,8 +612,7 @@ def _markup_mapping(s: pl.Series, *, encoded: bool) -> dict[str, str]:
     ``encoded`` the runs are taken in their escaped form (``&lt;p&gt;``) and judged once unescaped; a run that
     is not well-formed markup once unescaped is left to the fallback too.
     """
-    step = max(1, s.len() // _MARKUP_SAMPLE_ROWS)
-    sample = s.gather_every(step) if step > 1 else s
+    sample = _spread_sample(s)
     runs = sample.str.extract_all(_ENCODED_MARKUP_RUN if encoded else _MARKUP_RUN).explode().drop_nulls()
     if runs.len() == 0:
         return {}
@@ -592,17 +640,21 @@ def _entity_literals(found: dict[str, Any], *, encoded: bool) -> dict[str, str]:
     (``&lt;``, ``&quot;``) decodes once to real characters, which are markup again. The outer escaping is
     almost always the five tokens an escaping function writes; other named tokens are only looked for in the
     values that hold one.
+
+    Tokens taken from a sample (not ``complete``) are kept only when they end in ``;``: ``&not`` would otherwise
+    decode the start of an ``&notin;`` the sample did not hold, where no ``&`` is left to show the miss
+    (:func:`_missed_entities`).
     """
     if not found["amp"]:
         return {}
     if not encoded:
-        mapping = {tok: html.unescape(tok) for tok in found["entities"]}
-        return {tok: _park(out) for tok, out in mapping.items() if out != tok}
-    literals = dict(_ESCAPES)
-    literals.update({tok: html.unescape(tok) for tok in found["numeric"]})
-    literals.update({tok: html.unescape(tok) for tok in found["odd"]})
-    literals.update({tok: _park(html.unescape(html.unescape(tok))) for tok in found["escaped"]})
-    return {tok: out for tok, out in literals.items() if out != tok}
+        literals = {tok: _park(html.unescape(tok)) for tok in found["entities"]}
+    else:
+        literals = dict(_ESCAPES)
+        literals.update({tok: html.unescape(tok) for tok in found["numeric"]})
+        literals.update({tok: html.unescape(tok) for tok in found["odd"]})
+        literals.update({tok: _park(html.unescape(html.unescape(tok))) for tok in found["escaped"]})
+    return {tok: out for tok, out in literals.items() if out != tok and (found["complete"] or tok.endswith(";"))}
 
 
 def _tokens(expr: pl.Expr, pattern: str) -> pl.Expr:
@@ -610,74 +662,110 @@ def _tokens(expr: pl.Expr, pattern: str) -> pl.Expr:
     return expr.str.extract_all(pattern).explode().drop_nulls().unique().implode()
 
 
-def _html_scan(s: pl.Series, *, encoded: bool) -> dict[str, Any]:
-    """Look at ``s`` once for everything :func:`_html_expr` needs to know, in one select.
+def _html_scan(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, Any]:
+    """Look at ``s`` for everything :func:`_html_text` needs to know.
 
-    The reductions are independent, so polars evaluates them in parallel: whether there is markup, markup
-    whose content is dropped (comments, scripts, styles) and any ``&``; the distinct entity tokens (with
-    ``encoded``: numeric references, named tokens of the values holding a nonstandard one, and entities
-    escaped once more).
-
-    In a column longer than two samples, a spread sample is looked at first: a flag it already shows (one value
-    is enough for ``any``) is not searched for in the whole column, and entities escaped once more are extracted
-    from every value without picking the values that hold one first when most of the sample does (the picking
-    would keep nearly all). A shorter column is looked at in one select.
+    The flags (is there markup, markup whose content is dropped: comments, scripts, styles, any ``&``) hold for
+    the whole column: in a column longer than two samples, a spread sample is looked at first, and a flag it
+    already shows (one value is enough for ``any``) is not searched for in the whole column. The distinct entity
+    tokens (with ``encoded``: numeric references, named tokens of the values holding a nonstandard one, and
+    entities escaped once more) come from that sample when ``sampled``, which ``complete`` then says is not the
+    whole column: extracting every token of every value cost more than the literal pass that decodes them.
+    The reductions of one select are independent, so polars evaluates them in parallel.
     """
     v = pl.col("v")
     flags: dict[str, pl.Expr] = {"amp": v.str.contains("&", literal=True).any()}
-    escaped_rows: pl.Expr | None = None
     if encoded:
-        escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
         flags |= {
             "markup": v.str.contains(r"<|&lt;").any(),
             "dropped": v.str.contains_any(
                 _DROPPED_OPENERS + _ENCODED_DROPPED_OPENERS, ascii_case_insensitive=True
             ).any(),
         }
+        escaped_rows = v.str.contains_any(_ESCAPED_AMPERSANDS, ascii_case_insensitive=True)
+        tokens = {
+            "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
+            "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
+            "escaped": _tokens(v.filter(escaped_rows), _ESCAPED_REF),
+        }
     else:
         flags |= {
             "markup": v.str.contains("<", literal=True).any(),
             "dropped": v.str.contains_any(_DROPPED_OPENERS, ascii_case_insensitive=True).any(),
         }
-    step = s.len() // _MARKUP_SAMPLE_ROWS
-    if step > 1:
-        shares = {"escaped_share": escaped_rows.mean()} if escaped_rows is not None else {}
-        seen = s.gather_every(step).to_frame("v").select(**flags, **shares).row(0, named=True)
-    else:  # a short column: one select over all of it
-        seen = {"escaped_share": 1.0}
+        tokens = {"entities": _tokens(v, _ENTITY_REF)}
+    sample = _spread_sample(s)
+    sampling = sampled and sample.len() < s.len()
+    seen: dict[str, Any] = {}
+    if sample.len() < s.len():
+        seen = sample.to_frame("v").select(**flags, **(tokens if sampling else {})).row(0, named=True)
     settled = {name: True for name in flags if seen.get(name)}
     scans = {name: expr for name, expr in flags.items() if name not in settled}
-    if escaped_rows is not None:
-        mostly_escaped = (seen.get("escaped_share") or 0.0) >= _MOSTLY
-        scans |= {
-            "numeric": _tokens(v.filter(v.str.contains("&#", literal=True)), _NUMERIC_REF),
-            "odd": _tokens(v.filter(v.str.contains(_NONSTANDARD_NAMED_ENTITY)), _ENTITY_REF),
-            "escaped": _tokens(v if mostly_escaped else v.filter(escaped_rows), _ESCAPED_REF),
-        }
-    else:
-        scans |= {"entities": _tokens(v, _ENTITY_REF)}
-    return {**s.to_frame("v").select(**scans).row(0, named=True), **settled}
+    if not sampling:
+        scans |= tokens
+    found = {**(s.to_frame("v").select(**scans).row(0, named=True) if scans else {}), **settled}
+    if sampling:
+        found |= {name: seen[name] for name in tokens}
+    return {**found, "complete": not sampling}
 
 
-def _html_expr(s: pl.Series, expr: pl.Expr, *, encoded: bool = False) -> pl.Expr:
-    """Build the HTML -> text expression for the values of ``s``.
+def _missed_entities(literal: pl.Series, *, encoded: bool) -> bool:
+    """Whether the literal pass (on sampled tokens) may have left an entity the column's full token set decodes.
+
+    Every token a pass misses starts with an ``&`` that is still there after it: a token the sample did not hold
+    is left as it is, and an entity escaped once more (``&amp;hellip;``, with ``encoded``) loses only its
+    ``&amp;``. So the pass missed nothing when its output holds no ``&`` starting a reference that
+    :func:`html.unescape` changes. Decoded text can hold one too (``&amp;hellip;`` in plain HTML), which then
+    costs the full scan, never a wrong text.
+    """
+    suspects = literal.filter(literal.str.contains(r"&(?:#[0-9xX]|[A-Za-z])").fill_null(value=False))
+    if suspects.is_empty():
+        return False
+    refs = suspects.to_frame("v").select(_tokens(pl.col("v"), _ENTITY_REF)).item().to_list()
+    return any(html.unescape(ref) != ref for ref in refs)
+
+
+def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -> pl.Series:
+    """Render ``text`` (``s`` with its shortcodes stripped) with ``expr`` (over ``v``) and then the HTML rules.
 
     One Aho-Corasick pass replaces the markup runs of :func:`_markup_mapping` and every entity at once
-    (decoded ``<``/``>`` parked on noncharacters); the regex rules of :func:`strip_tags` then only meet the
-    markup the sample did not hold; whitespace is collapsed last. With ``encoded`` (every value escaped once
-    more) the outer escaping is undone in the same literal pass.
+    (decoded ``<``/``>`` parked on noncharacters); the regex rules of :func:`strip_tags` then only
+    meet the markup the sample did not hold; whitespace is collapsed last. With ``encoded`` (every value escaped
+    once more) the outer escaping is undone in the same literal pass. When the entity tokens come from a sample,
+    the output of the literal pass is checked (:func:`_missed_entities`) and, if the sample missed one, made
+    again with every token of the column.
     """
     found = _html_scan(s, encoded=encoded)
-    has_markup = bool(found["markup"])
+    markup = _markup_mapping(s, encoded=encoded) if found["markup"] else {}
     entities = _entity_literals(found, encoded=encoded)
-    parked = any(_LT_PLACEHOLDER in v or _GT_PLACEHOLDER in v for v in entities.values())
-    literals = {**(_markup_mapping(s, encoded=encoded) if has_markup else {}), **entities}
-    expr = _replace_literals(expr, literals)
-    if has_markup:
+    literal = _replace_literals(expr, {**markup, **entities})
+    if found["complete"] or not found["amp"]:
+        return _run(text, _finish(_markup_rules(literal, found), entities))
+    passed = _run(text, literal)
+    if _missed_entities(passed, encoded=encoded):
+        found = _html_scan(s, encoded=encoded, sampled=False)
+        entities = _entity_literals(found, encoded=encoded)
+        passed = _run(text, _replace_literals(expr, {**markup, **entities}))
+    if found["markup"]:
+        # Every regex markup rule starts at a ``<``: after the literal pass only a few values still hold one.
+        rows = passed.str.contains("<", literal=True).fill_null(value=False).arg_true()
+        if rows.len():
+            passed = passed.scatter(rows, _run(passed.gather(rows), _markup_rules(pl.col("v"), found)))
+    return _run(passed, _finish(pl.col("v"), entities))
+
+
+def _markup_rules(expr: pl.Expr, found: dict[str, Any]) -> pl.Expr:
+    """Apply the regex markup rules of :func:`strip_tags` that ``found`` says the values need."""
+    if found["markup"]:
         if found["dropped"]:
             expr = expr.str.replace_all(_DROPPED_ELEMENTS, "")
         expr = expr.str.replace_all(_BLOCK_TAG, " ").str.replace_all(_ANY_TAG, "")
-    if parked:
+    return expr
+
+
+def _finish(expr: pl.Expr, entities: dict[str, str]) -> pl.Expr:
+    """Put the parked ``<``/``>`` back and collapse whitespace."""
+    if any(_LT_PLACEHOLDER in out or _GT_PLACEHOLDER in out for out in entities.values()):
         expr = expr.str.replace_many([_LT_PLACEHOLDER, _GT_PLACEHOLDER], ["<", ">"])
     return collapse_whitespace(expr)
 
@@ -708,7 +796,7 @@ def _render(s: pl.Series, *, markdown: bool, shortcodes: bool, double_encoded: b
     if shortcodes and _any(s, "[", literal=True):
         text = _strip_shortcode_rows(s, _closed_shortcode_names(s))
     expr = _markdown_expr(pl.col("v")) if markdown else pl.col("v")
-    return _run(text, _html_expr(s, expr, encoded=encoded))
+    return _html_text(s, text, expr, encoded=encoded)
 
 
 def html_to_text(s: pl.Series, *, double_encoded: bool | None = None) -> pl.Series:

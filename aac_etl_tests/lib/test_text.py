@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from aac_etl.lib import text as text_module
 from aac_etl.lib.text import (
     BLOCK_TAGS,
     clean_text,
@@ -400,6 +401,103 @@ def test_fast_path_equals_regex_reference_including_markup_outside_the_sample() 
     fast = html_to_text(s, double_encoded=False)
     assert fast.to_list() == reference.to_list()
     assert fast.to_list()[-5:] == ["Rare one", "c1 c2", "x y", "Upper case", "<p> literal &lt;"]
+
+
+def _reference(s: pl.Series, *, encoded: bool) -> list[str | None]:
+    """The regex reference rules: undo the outer escaping, strip tags, decode entities, collapse whitespace."""
+    once = decode_entities(s) if encoded else s
+    stripped = once.to_frame("v").select(strip_tags(pl.col("v"))).to_series()
+    return decode_entities(stripped).to_frame("v").select(collapse_whitespace(pl.col("v"))).to_series().to_list()
+
+
+# One value outside the spread sample of a long column, and whether the entity
+# tokens of the sample miss one there, so that the column needs its full token scan.
+_RARE_PLAIN = [
+    ("<p>wait&hellip; done</p>", True),
+    ("x &notin; y", True),
+    ("&#82171; code", True),
+    ("&#x1F600; code", True),
+    ("caf&eacute&amp", True),
+    ("&amp;rsquo; is decoded once, but looks like a missed token", True),
+    ("AT&T and R&D", False),
+    ("<b>caf&eacute; &#8217;</b>", False),
+]
+_RARE_ENCODED = [
+    ("&lt;p&gt;wait&amp;hellip; done&lt;/p&gt;", True),
+    ("x &amp;notin; y", True),
+    ("&amp;#82171; code", True),
+    ("&nbsp;z", True),
+    ("&#8230; &amp;#x2026;", True),
+    ("&#60;b&#62;bold&#60;/b&#62;", True),
+    ("caf&amp;eacute&amp;amp", True),
+    ("&lt;b&gt;AT&amp;amp;T&lt;/b&gt;", False),
+]
+
+
+def _long_column(common: list[str], rare: str) -> pl.Series:
+    values = common * (5000 // len(common))
+    values.insert(1000, rare)
+    s = pl.Series(values)
+    sample = text_module._spread_sample(s).to_list()
+    assert rare not in sample
+    assert set(common) <= set(sample)
+    return s
+
+
+@pytest.mark.parametrize(
+    ("encoded", "rare", "full_scan"),
+    [(False, *case) for case in _RARE_PLAIN] + [(True, *case) for case in _RARE_ENCODED],
+)
+def test_entities_outside_the_sample_are_decoded(
+    monkeypatch: pytest.MonkeyPatch, encoded: bool, rare: str, full_scan: bool
+) -> None:
+    if encoded:
+        common = ["&lt;p&gt;Design &amp;amp; caf&amp;eacute;&lt;/p&gt;", "&lt;i&gt;x&lt;/i&gt; &amp;#8217; 2"]
+    else:
+        common = ["<p>Design &amp; caf&eacute;</p>", "<i>x</i> &#8217; 2"]
+    scans: list[bool] = []
+    sample_scan = text_module._html_scan
+
+    def counted(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, object]:
+        scans.append(sampled)
+        return sample_scan(s, encoded=encoded, sampled=sampled)
+
+    monkeypatch.setattr(text_module, "_html_scan", counted)
+    s = _long_column(common, rare)
+    out = html_to_text(s, double_encoded=encoded).to_list()
+    assert out == _reference(s, encoded=encoded)
+    assert out[:2] == ["Design & caf\u00e9", "x \u2019 2"]
+    assert scans == ([True, False] if full_scan else [True])
+
+
+def test_the_sample_sees_every_language_of_interleaved_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Documents come product by product, each in every language: a sampling step that is a multiple of the number
+    # of languages would see one of them only, and miss every entity of the others.
+    scans: list[bool] = []
+    sample_scan = text_module._html_scan
+
+    def counted(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, object]:
+        scans.append(sampled)
+        return sample_scan(s, encoded=encoded, sampled=sampled)
+
+    monkeypatch.setattr(text_module, "_html_scan", counted)
+    for languages in (2, 3, 4):
+        scans.clear()
+        rows = ["<p>Design &amp; more</p>", "<p>Geh&auml;use &amp; Ma&szlig;e</p>", "<p>Caf&eacute;</p>", "Pi&ntilde;a"]
+        s = pl.Series(rows[:languages] * (8000 // languages))
+        assert html_to_text(s).to_list()[:2] == ["Design & more", "Geh\u00e4use & Ma\u00dfe"]
+        assert scans == [True]
+
+
+@pytest.mark.parametrize("encoded", [False, True])
+def test_a_sampled_entity_without_semicolon_never_decodes_the_start_of_a_longer_one(encoded: bool) -> None:
+    # ``&not`` is in the sample, ``&notin;`` only outside it: decoding ``&not`` there would leave "\u00acin;".
+    common = ["&amp;not 1 &amp;#8217 2"] if encoded else ["&not 1 &#8217 2"]
+    rare = "x &amp;notin; &amp;#82171; y" if encoded else "x &notin; &#82171; y"
+    s = _long_column(common, rare)
+    out = html_to_text(s, double_encoded=encoded).to_list()
+    assert out == _reference(s, encoded=encoded)
+    assert out[1000] == "x \u2209 \U00082171 y".replace("\U00082171", chr(82171))
 
 
 def test_dropped_elements_scan_catches_what_the_regex_drops() -> None:
