@@ -82,7 +82,7 @@ from aac_etl.lib.contract import (
     frame_documents,
     pydantic_model,
 )
-from aac_etl.lib.text import may_hold_bytes
+from aac_etl.lib.text import ByteProfile
 
 VARIANT_KINDS: Mapping[str, pl.DataType] = {
     "string": pl.String(),
@@ -113,6 +113,8 @@ _EXTRA = "__extra:"
 _TYPEFAIL = "__typefail:"
 _MESSAGE_VALUE_CHARS = 80
 _BLANK = r"^\s*$"
+# A pattern's tail that any whitespace-free rest of a value matches (``[^\s]*$``, ``\S*$``), not escaped.
+_FREE_TAIL = re.compile(r"(?<!\\)(?:\\\\)*(?P<tail>\[\^\\s\]\*|\\S\*)\$$")
 _CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 _REPLACEMENT = "\ufffd"
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -373,21 +375,49 @@ def _resolve_field(
     return pl.lit(None, dtype=target), orig.is_not_null(), wrong
 
 
-def _without_control_bytes(series: pl.Series) -> bool:
-    """Whether no value of a String series holds a byte below 0x20 or 0x7F, so none fails ``control_chars``.
+@dataclass(frozen=True)
+class _ByteFacts:
+    """What one look at a String column's bytes (:class:`~aac_etl.lib.text.ByteProfile`) rules out.
 
-    One look at the bytes of the whole column instead of a regex search through every value: that search cost
-    about a third of a frame's validation, most of it in ``description``. Tab, line feed and carriage return
-    count here too, so a column holding any of them gets the exact regex check.
+    A byte scan of the whole column instead of a regex search through every value: the control-character search
+    cost about a third of a frame's validation (most of it in ``description``), the URL patterns a fifth.
     """
-    return series.dtype == pl.String and not may_hold_bytes(series, below=0x20, among=(0x7F,))
+
+    control_free: bool = False
+    """No byte below 0x20 nor 0x7F: no value fails ``control_chars`` (tab and newlines count too)."""
+    whitespace_free: bool = False
+    """No whitespace character (regex ``\\s``): blank means empty, and a ``[^\\s]*$`` tail always matches."""
+
+    @classmethod
+    def of(cls, series: pl.Series) -> _ByteFacts:
+        profile = ByteProfile.of(series) if series.dtype == pl.String else None
+        if profile is None:
+            return cls()
+        return cls(
+            control_free=not profile.may_hold(below=0x20, among=(0x7F,)),
+            whitespace_free=not profile.may_hold_whitespace(),
+        )
 
 
-def _string_checks(spec: ContractField, col: pl.Expr, *, control_free: bool = False) -> list[_Check]:
+def _whitespace_free_pattern(pattern: str) -> str:
+    r"""``pattern`` for values holding no whitespace: a trailing ``[^\s]*$`` or ``\S*$`` is dropped.
+
+    Such a tail matches the whole rest of a value without whitespace, so the pattern matches exactly where its
+    head does. The head's search stops at its first match, where the tail made the regex read every value to its
+    end (the URL checks were a fifth of a frame's validation).
+    """
+    tail = _FREE_TAIL.search(pattern)
+    if tail is None:
+        return pattern
+    return pattern[: tail.start("tail")]
+
+
+def _string_checks(spec: ContractField, col: pl.Expr, facts: _ByteFacts) -> list[_Check]:
     name = spec.name
     value = col
     quoted = _quoted(col, pl.String())
-    blank = col.str.contains(_BLANK)
+    # Without whitespace in the column, only the empty string is blank: no regex search through every value.
+    blank = col.str.len_bytes() == 0 if facts.whitespace_free else col.str.contains(_BLANK)
     checks: list[_Check] = []
     not_blank = ~blank if spec.rejects_empty else pl.lit(value=True)
     if spec.rejects_empty:
@@ -403,7 +433,7 @@ def _string_checks(spec: ContractField, col: pl.Expr, *, control_free: bool = Fa
             value,
         )
     )
-    if not control_free:
+    if not facts.control_free:
         checks.append(
             _Check(
                 name,
@@ -457,7 +487,7 @@ def _string_checks(spec: ContractField, col: pl.Expr, *, control_free: bool = Fa
         )
     pattern = spec.effective_pattern
     if pattern and not spec.code_list:
-        matches = col.str.contains(pattern)
+        matches = col.str.contains(_whitespace_free_pattern(pattern) if facts.whitespace_free else pattern)
         if spec.format == "iso8601" and not spec.pattern:
             calendar = col.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()
             checks.append(
@@ -546,7 +576,7 @@ def _type_ok(name: str, columns: Sequence[str]) -> pl.Expr:
 
 
 def _field_checks(
-    spec: ContractField, dtype: pl.DataType, missing: bool, columns: Sequence[str], *, control_free: bool = False
+    spec: ContractField, dtype: pl.DataType, missing: bool, columns: Sequence[str], facts: _ByteFacts
 ) -> list[_Check]:
     col = pl.col(spec.name)
     checks: list[_Check] = []
@@ -556,7 +586,7 @@ def _field_checks(
     if missing:
         return checks
     if spec.logical_type in {"string", "date"}:
-        checks += _string_checks(spec, col, control_free=control_free)
+        checks += _string_checks(spec, col, facts)
     elif spec.logical_type in {"number", "integer"}:
         checks += _number_checks(spec, col, dtype)
     elif spec.logical_type == "array":
@@ -663,7 +693,26 @@ def _native_kind(dtype: pl.DataType) -> str:
     return "other"
 
 
-def _map_checks(name: str, key: str, dtype: pl.DataType, item: MapAttribute) -> tuple[list[_Check], str]:
+def _whitespace_free_items(series: pl.Series, item: MapAttribute) -> frozenset[str]:
+    """Item fields of a list-of-objects attribute that hold no whitespace, among those whose pattern it shortens."""
+    dtype = series.dtype
+    if item.kind != "list" or not isinstance(dtype, pl.List) or not isinstance(dtype.inner, pl.Struct):
+        return frozenset()
+    names = {f.name for f in dtype.inner.fields}
+    wanted = [
+        sub.name
+        for sub in item.item_fields
+        if sub.pattern and sub.name in names and _whitespace_free_pattern(sub.pattern) != sub.pattern
+    ]
+    if not wanted:
+        return frozenset()
+    items = series.list.explode()
+    return frozenset(n for n in wanted if _ByteFacts.of(items.struct.field(n)).whitespace_free)
+
+
+def _map_checks(
+    name: str, key: str, dtype: pl.DataType, item: MapAttribute, free_items: frozenset[str] = frozenset()
+) -> tuple[list[_Check], str]:
     col = pl.col(name)
     quoted = _quoted(col, dtype)
     kind = _native_kind(dtype)
@@ -742,7 +791,8 @@ def _map_checks(name: str, key: str, dtype: pl.DataType, item: MapAttribute) -> 
                     _lit(sub.pattern),
                     quoted,
                 )
-                bad = col.list.eval(element.is_not_null() & ~element.str.contains(sub.pattern)).list.any()
+                pattern = _whitespace_free_pattern(sub.pattern) if sub.name in free_items else sub.pattern
+                bad = col.list.eval(element.is_not_null() & ~element.str.contains(pattern)).list.any()
                 checks.append(_Check(name, "pattern", bad, message, col))
     return checks, item.index_type
 
@@ -829,7 +879,8 @@ def _attribute_checks(
         checks += _attribute_text_checks(name, col.struct.field(VARIANT_PREFIX + "string") if has_text else None)
         return checks
     if item is not None:
-        map_checks, kind_name = _map_checks(name, key, dtype, item)
+        free_items = _whitespace_free_items(work.get_column(name), item)
+        map_checks, kind_name = _map_checks(name, key, dtype, item, free_items)
         checks += map_checks
     else:
         kind_name = _native_kind(dtype)
@@ -1007,9 +1058,9 @@ def validate_frame(
     # Phase 2: value checks on typed columns.
     for spec in contract.fields:
         if spec.logical_type != "object":
-            control_free = spec.name not in missing and _without_control_bytes(work.get_column(spec.name))
+            facts = _ByteFacts() if spec.name in missing else _ByteFacts.of(work.get_column(spec.name))
             checks += _field_checks(
-                spec, schema[spec.name], spec.name in missing and spec.required, work.columns, control_free=control_free
+                spec, schema[spec.name], spec.name in missing and spec.required, work.columns, facts
             )
     extras: dict[str, pl.Expr] = {}
     dtypes = dict(schema)

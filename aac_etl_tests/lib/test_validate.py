@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 import polars as pl
@@ -14,6 +15,7 @@ from aac_etl.lib.contract import Contract, load_contract
 from aac_etl.lib.validate import (
     QUARANTINE_SCHEMA,
     ValidationOutcome,
+    _whitespace_free_pattern,
     check_document,
     circuit_breaker,
     decode_source_bytes,
@@ -116,6 +118,72 @@ def test_tabs_and_bytes_outside_a_sliced_column_are_not_control_characters(contr
     out = run(frame, contract)
     assert out.quarantine.height == 0
     assert out.valid.height == 3
+
+
+_URLS = [
+    "https://cdn.example.com/a.jpg",
+    "http://a.b",
+    "https://shop.example.com",
+    "https://localhost/a.jpg",
+    "https://x/y.z",
+    "https://.com/x",
+    "ftp://x.com/a",
+    "https://x.com/caf\u00e9.jpg",
+    "",
+]
+
+
+@pytest.mark.parametrize("spaced", ["", "https://x.com/a b.jpg", "https://x.com/a\u00a0b", "https://x.com/a\tb"])
+def test_url_patterns_give_the_regex_verdict_with_or_without_whitespace_in_the_column(
+    contract: Contract, spaced: str
+) -> None:
+    # Without whitespace in a column the ``[^\s]*$`` tail of the URL patterns is not searched for; one value holding
+    # whitespace (ASCII, non-breaking) puts the whole column back on the full pattern.
+    urls = _URLS + ([spaced] if spaced else [])
+    frame = docs(
+        len(urls),
+        image_url=urls,
+        product_url=urls,
+        **{"attributes.images": [[{"url": u, "alt": None}] for u in urls]},
+    )
+    out = run(frame, contract)
+    patterns = {spec.name: spec.effective_pattern for spec in contract.fields}
+    images = contract.attributes.map_attribute("images") if contract.attributes else None
+    assert images is not None
+    item_pattern = next(sub.pattern for sub in images.item_fields if sub.name == "url")
+    failing = set(out.quarantine.filter(pl.col("rule") == "pattern").select("external_id", "field").rows())
+    expected = set()
+    for i, url in enumerate(urls):
+        for field, pattern in (
+            ("image_url", patterns["image_url"]),
+            ("product_url", patterns["product_url"]),
+            ("attributes.images", item_pattern),
+        ):
+            # An empty top-level URL fails ``empty_string`` instead; an empty item URL fails the pattern.
+            if (url or field == "attributes.images") and pattern and not re.search(pattern, url):
+                expected.add((f"{i}:en", field))
+    assert failing == expected
+    assert ("3:en", "image_url") in failing  # no dot in the host
+    assert ("7:en", "image_url") not in failing  # non-ASCII in the path is fine
+    if spaced:
+        assert (f"{len(urls) - 1}:en", "image_url") in failing
+
+
+@pytest.mark.parametrize(
+    ("pattern", "head"),
+    [
+        (r"^https?://[^\s/]+\.[^\s]*$", r"^https?://[^\s/]+\."),
+        (r"^a\S*$", r"^a"),
+        (r"^a\\[^\s]*$", r"^a\\"),  # an escaped backslash before the tail
+        (r"^a\[^\s]*$", r"^a\[^\s]*$"),  # an escaped bracket: no tail
+        (r"^a\\\S*$", r"^a\\"),  # an escaped backslash, then the tail
+        (r"^a\\S*$", r"^a\\S*$"),  # an escaped backslash then ``S*``: no tail
+        (r"^a[^\s]*", r"^a[^\s]*"),  # not anchored at the end
+        (r"^[A-Z]{3}$", r"^[A-Z]{3}$"),
+    ],
+)
+def test_whitespace_free_pattern_drops_only_an_unescaped_tail(pattern: str, head: str) -> None:
+    assert _whitespace_free_pattern(pattern) == head
 
 
 def test_all_duplicates_are_quarantined(contract: Contract) -> None:
