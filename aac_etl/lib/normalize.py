@@ -1087,7 +1087,7 @@ def variant_documents(parents: pl.DataFrame, variants: pl.DataFrame) -> pl.DataF
 
 _UTC = "UTC"
 _ISO8601_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_MYSQL_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+_MYSQL_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:[0-5]\d$"  # a leap second (:60) takes the general path
 
 
 def _utc_now() -> datetime:
@@ -1142,10 +1142,16 @@ def iso8601_series(values: pl.Series) -> pl.Series:
     if values.dtype != pl.Utf8:
         return values.to_frame("v").select(iso8601(pl.col("v"))).to_series().alias(values.name)
     text = pl.col("v")
-    parsed = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+    # A value of exactly that form that parses (a real calendar date and time) already holds the ISO digits:
+    # only the separator changes and the ``Z`` is added, no formatting of the parsed value.
+    parses = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us").is_not_null()
     fast = (
         values.to_frame("v")
-        .select(pl.when(text.str.contains(_MYSQL_DATETIME)).then(parsed).dt.strftime(_ISO8601_FORMAT))
+        .select(
+            pl.when(text.str.contains(_MYSQL_DATETIME) & parses).then(
+                text.str.replace(" ", "T", literal=True) + pl.lit("Z")
+            )
+        )
         .to_series()
     )
     rest = (fast.is_null() & values.is_not_null()).arg_true()
