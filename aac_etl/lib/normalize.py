@@ -121,8 +121,14 @@ def _first_occurrence(*columns: str) -> pl.Expr:
 _ROOT_IDS = ("", "0")
 
 
-def _as_id(expr: pl.Expr) -> pl.Expr:
-    """Cast an id to its string form; integral floats lose their ``.0``; ``0``/empty mean no id."""
+def _as_id(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
+    """Cast an id to its string form; integral floats lose their ``.0``; ``0``/empty mean no id.
+
+    An integer ``dtype`` (when the caller knows it) skips the text rules: an integer's text has neither spaces nor
+    a fraction.
+    """
+    if dtype is not None and dtype.is_integer():
+        return expr.cast(pl.Utf8).replace(list(_ROOT_IDS), None)
     text = expr.cast(pl.Utf8).str.strip_chars().str.replace(r"^(-?\d+)\.0+$", "${1}")
     return text.replace(list(_ROOT_IDS), None)
 
@@ -202,7 +208,7 @@ def category_node_rows(
 
     """
     assignments = product_categories.select(
-        pl.col("product_key"), _as_id(pl.col("category_id")).alias("leaf")
+        pl.col("product_key"), _as_id(pl.col("category_id"), product_categories.schema["category_id"]).alias("leaf")
     ).with_row_index("assignment")
     assignments = assignments.filter(pl.col("leaf").is_not_null())
     leaves = assignments["leaf"].unique()
@@ -213,7 +219,7 @@ def category_node_rows(
     else:
         raise ValueError("category_node_rows needs the categories or their paths")
     return (
-        assignments.join(leaf_paths, on="leaf", how="inner")
+        assignments.join(leaf_paths, on="leaf", how="inner", maintain_order="left")
         .explode("path")
         .rename({"path": "node"})
         .with_row_index("order")
@@ -705,8 +711,12 @@ def image_list(rows: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("url").is_not_null())
         .with_row_index("_row")
         .sort("product_key", "position", "_row", nulls_last=True, maintain_order=True)
-        .filter(_first_occurrence("product_key", "url"))
     )
+    # Equal (product, URL) pairs have equal hashes: without a repeated hash there is no URL to drop, and the exact
+    # (costlier) comparison of the pairs is left out.
+    pair_hash = pl.col("product_key").hash(seed=1) ^ pl.col("url").hash(seed=2)
+    if clean.select(pair_hash.is_duplicated().any()).item():
+        clean = clean.filter(_first_occurrence("product_key", "url"))
     return clean.group_by("product_key", maintain_order=True).agg(pl.struct("url", "alt").alias(f"{ATTR_PREFIX}images"))
 
 

@@ -306,16 +306,12 @@ def may_hold_bytes(s: pl.Series, *, below: int, among: Iterable[int] = ()) -> bo
     return profile is None or profile.may_hold(below=below, among=among)
 
 
-def _may_hold_whitespace_runs(s: pl.Series) -> bool:
-    """Whether :data:`_WS_RUN` can match in ``s`` (no: no two spaces in a row, control or non-ASCII space bytes)."""
-    return may_hold_bytes(s, below=0x20, among=_WS_LEAD_BYTES) or bool(s.str.contains("  ", literal=True).any())
-
-
 def collapse_whitespace_series(s: pl.Series) -> pl.Series:
     """Apply :func:`collapse_whitespace` to a series, skipping the regex search when it cannot match.
 
     URLs, codes and most short texts hold no whitespace run: one look at the bytes of the whole column then
-    rules out the Unicode-aware search through every value (the costliest part of the rule).
+    rules out the Unicode-aware search through every value (the costliest part of the rule). A column without any
+    whitespace (URLs) is not even copied: only its empty values become null.
 
     Args:
         s: A Utf8 series (other dtypes are cast).
@@ -327,7 +323,17 @@ def collapse_whitespace_series(s: pl.Series) -> pl.Series:
     if s.dtype != pl.String:
         s = s.cast(pl.String)
     v = pl.col("v")
-    expr = collapse_whitespace(v) if _may_hold_whitespace_runs(s) else v.str.strip_chars(" ").replace("", None)
+    profile = ByteProfile.of(s)
+    if profile is not None and not profile.may_hold_whitespace():
+        expr = pl.when(v.str.len_bytes() > 0).then(v)
+    elif (
+        profile is None
+        or profile.may_hold(below=0x20, among=_WS_LEAD_BYTES)
+        or bool(s.str.contains("  ", literal=True).any())
+    ):
+        expr = collapse_whitespace(v)
+    else:
+        expr = v.str.strip_chars(" ").replace("", None)
     return s.to_frame("v").select(expr.alias(s.name)).to_series()
 
 

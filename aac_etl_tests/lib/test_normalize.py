@@ -101,6 +101,26 @@ def test_rule_categories_multiple_paths_flattened_ids_aligned_duplicates_once() 
     assert all(len(a) == len(b) for a, b in zip(out["categories"], out["category_ids"], strict=True))
 
 
+@pytest.mark.parametrize("ids", [[12, 0, 30], [" 12 ", "0", "30.0"], [12.0, 0.0, 30.0]])
+def test_category_ids_of_any_type_give_the_same_paths(ids: list[object]) -> None:
+    out = category_paths(pl.DataFrame({"product_key": [1, 1, 1], "category_id": ids}), CATEGORIES)
+    assert out.to_dicts() == [
+        {
+            "product_key": 1,
+            "categories": ["Shoes", "Running", "Trail", "Kids"],
+            "category_ids": ["10", "11", "12", "30"],
+        }
+    ]
+
+
+def test_category_paths_keep_the_assignment_order_in_small_frames() -> None:
+    # A join's output order is not its left side's unless asked for: with a frame this small polars may build its
+    # hash table on the left, and the breadcrumbs came out in either order from one run to the next.
+    assignments = pl.DataFrame({"product_key": [1, 1], "category_id": [12, 30]})
+    seen = {tuple(category_paths(assignments, CATEGORIES)["category_ids"].item()) for _ in range(40)}
+    assert seen == {("10", "11", "12", "30")}
+
+
 def test_rule_categories_walk_is_cycle_safe_and_skips_unknown_or_unnamed() -> None:
     cats = pl.DataFrame(
         {
@@ -500,6 +520,25 @@ def test_rule_variants_flatten_into_option_attributes() -> None:
             "attributes.option_shoe_width": ["Narrow"],
             "attributes.option_size": ["9.5"],
         }
+    ]
+
+
+def test_images_shared_by_products_are_kept_for_each() -> None:
+    rows = pl.DataFrame(
+        {
+            "product_key": [1, 2, 2, 3],
+            "url": ["https://x.io/shared.jpg", "https://x.io/shared.jpg", "https://x.io/2.jpg", "https://x.io/3.jpg"],
+            "alt": [None, None, None, None],
+            "position": [0, 1, 0, 0],
+        }
+    )
+    listed = image_list(rows).select(
+        "product_key", pl.col("attributes.images").list.eval(pl.element().struct.field("url"))
+    )
+    assert listed.rows() == [
+        (1, ["https://x.io/shared.jpg"]),
+        (2, ["https://x.io/2.jpg", "https://x.io/shared.jpg"]),
+        (3, ["https://x.io/3.jpg"]),
     ]
 
 

@@ -218,6 +218,7 @@ def test_rule_description_empty_becomes_null() -> None:
     "values",
     [
         ["https://x.io/a.jpg", " https://x.io/b.jpg ", "", None],
+        ["https://x.io/a.jpg", "", None, "caf\u00e9"],
         ["a  b", "https://x.io/c.jpg"],
         ["tab\there", "plain"],
         ["nbsp\u00a0here", "plain"],
