@@ -904,7 +904,7 @@ class BufferStore:
             {"external_id": pl.Utf8(), "content_hash": pl.Utf8(), "op": pl.Utf8()},
         )
         tx.discard(ids_name)
-        return incoming.join(existing, on="external_id", how="left", suffix="_stored").filter(
+        return incoming.join(existing, on="external_id", how="left", suffix="_stored", maintain_order="left").filter(
             pl.col("content_hash_stored").is_null()
             | (pl.col("content_hash") != pl.col("content_hash_stored")).fill_null(True)
             | (pl.col("op") == "delete").fill_null(False)
@@ -1034,7 +1034,7 @@ class BufferStore:
             pl.col("content_hash").cast(pl.Utf8),
             op,
             *(pl.col(name) for name in extra),
-        ).unique(subset="external_id", keep="last")
+        ).unique(subset="external_id", keep="last", maintain_order=True)
 
     def mark_loaded(self, alias: str, rows: pl.DataFrame) -> int:
         """Mark rows loaded where the buffer still holds exactly what the loader sent.

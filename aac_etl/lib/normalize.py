@@ -175,7 +175,7 @@ def _paths_from_table(paths: pl.DataFrame, leaves: pl.Series) -> pl.DataFrame:
         )
         .filter(pl.col("leaf").is_in(leaves.to_list()) & pl.col("node").is_not_null())
         .unique(subset=["leaf", "node"], keep="first")
-        .sort("leaf", "level")
+        .sort("leaf", "level", "node")
         .group_by("leaf", maintain_order=True)
         .agg(path=pl.col("node"))
     )

@@ -851,12 +851,8 @@ def _attribute_checks(
             checks.append(_Check(name, rule, kind == shape, message, col))
         target = locked
         if target is None:
-            counts = (
-                work.select(kind.alias("k"))
-                .filter(pl.col("k").is_in(list(ATTRIBUTE_TYPES)))["k"]
-                .value_counts(sort=True)
-            )
-            target = str(counts["k"][0]) if counts.height else None
+            kinds = work.select(kind.alias("k")).filter(pl.col("k").is_in(list(ATTRIBUTE_TYPES)))["k"]
+            target = _most_common(kinds)
             reason = "most documents of this batch send"
         else:
             reason = "the index locked"
@@ -1171,6 +1167,14 @@ def validate_frame(
     )
 
 
+def _most_common(kinds: pl.Series) -> str | None:
+    """Return the most frequent value of ``kinds``; on a tie the one seen first (never hash order); None if empty."""
+    counts = (
+        kinds.to_frame("k").group_by("k", maintain_order=True).len().sort("len", descending=True, maintain_order=True)
+    )
+    return str(counts["k"][0]) if counts.height else None
+
+
 def infer_attribute_types(frame: pl.DataFrame) -> dict[str, str]:
     """Infer the index type of every attribute column that holds at least one value.
 
@@ -1194,10 +1198,7 @@ def infer_attribute_types(frame: pl.DataFrame) -> dict[str, str]:
             continue
         dtype = frame.schema[name]
         if isinstance(dtype, pl.Struct) and is_variant_dtype(dtype):
-            kinds = (
-                frame.select(_variant_kind(pl.col(name), dtype).alias("k"))["k"].drop_nulls().value_counts(sort=True)
-            )
-            kind = str(kinds["k"][0]) if kinds.height else "null"
+            kind = _most_common(frame.select(_variant_kind(pl.col(name), dtype).alias("k"))["k"].drop_nulls()) or "null"
         else:
             kind = _native_kind(dtype)
         if kind in ATTRIBUTE_TYPES or kind in {"object", "object[]"}:

@@ -242,6 +242,21 @@ def test_variant_attribute_without_lock_uses_batch_majority(contract: Contract) 
     assert out.attribute_types == {"weight": "int64"}
 
 
+@pytest.mark.parametrize(
+    ("values", "kind", "quarantined"),
+    [(["a", 1, "b", 2], "string", ["1", "3"]), ([1, "a", 2, "b"], "int64", ["1", "3"])],
+)
+def test_variant_attribute_tie_goes_to_the_kind_seen_first_every_run(
+    contract: Contract, values: list[object], kind: str, quarantined: list[str]
+) -> None:
+    # As many strings as integers: the batch's type must not depend on hash order.
+    frame = docs(4).with_columns(variant_series("attributes.weight", values))
+    for _ in range(10):
+        out = run(frame, contract)
+        assert out.attribute_types == {"weight": kind}
+        assert sorted(out.quarantine["record_id"].to_list()) == quarantined
+
+
 def test_variant_attribute_with_lock_and_widening(contract: Contract) -> None:
     frame = docs(3).with_columns(variant_series("attributes.weight", [1, 2.5, "x"]))
     out = run(frame, contract, locked_types={"weight": "float"})

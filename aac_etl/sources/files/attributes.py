@@ -112,7 +112,9 @@ def first_kinds(entries: pl.DataFrame, record_ids: pl.DataFrame) -> pl.DataFrame
     first = (
         entries.filter(pl.col("kind").is_in(_DETERMINING))
         .unique("key", keep="first", maintain_order=True)
-        .join(record_ids.select(pl.col("_row").cast(pl.Int64), fs.RECORD_ID), on="_row", how="left")
+        .join(
+            record_ids.select(pl.col("_row").cast(pl.Int64), fs.RECORD_ID), on="_row", how="left", maintain_order="left"
+        )
     )
     return first.select("key", "kind", pl.col(fs.RECORD_ID).alias("first_record"))
 
@@ -160,8 +162,8 @@ def json_columns(
         return [], no_issues()
     valued = (
         entries.filter(pl.col("kind").is_not_null())
-        .join(types.rename({"kind": "first_kind"}), on="key", how="left")
-        .join(docs.select(pl.col("_row").cast(pl.Int64), "external_id"), on="_row", how="left")
+        .join(types.rename({"kind": "first_kind"}), on="key", how="left", maintain_order="left")
+        .join(docs.select(pl.col("_row").cast(pl.Int64), "external_id"), on="_row", how="left", maintain_order="left")
     )
     field = pl.concat_str(pl.lit(fs.ATTRIBUTE_PREFIX), pl.col("key"))
     ok = compatible(pl.col("kind"), pl.col("first_kind"))

@@ -238,7 +238,9 @@ def _jsonl_types(con: duckdb.DuckDBPyConnection, indexed: pl.DataFrame) -> pl.Da
     unresolved = firsts.join(found, on="key", how="anti")
     if not unresolved.is_empty():
         holders = objects.filter(pl.col("keys").list.eval(pl.element().is_in(unresolved["key"].implode())).list.any())
-        rest = attributes.json_entries(con, holders, "a", "$").join(unresolved.select("key"), on="key", how="semi")
+        rest = attributes.json_entries(con, holders, "a", "$").join(
+            unresolved.select("key"), on="key", how="semi", maintain_order="left"
+        )
         found = attributes.merge_types(found, attributes.first_kinds(rest, ids))
     order = firsts.with_row_index("_order").select("key", "_order")
     return found.join(order, on="key", how="left").sort("_order").drop("_order")

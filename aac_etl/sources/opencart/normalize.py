@@ -134,7 +134,7 @@ def _key_names(frame: pl.DataFrame, id_col: str, langs: pl.DataFrame) -> pl.Data
     ranked = frame.join(langs.select("language_id", "rank"), on="language_id", how="left").with_columns(
         pl.col("rank").fill_null(1 << 30)
     )
-    best = ranked.sort(id_col, "rank").unique(subset=[id_col], keep="first", maintain_order=True)
+    best = ranked.sort(id_col, "rank", "language_id").unique(subset=[id_col], keep="first", maintain_order=True)
     return _with_clean(best.select(id_col, "name"), "name").filter(pl.col("name").is_not_null())
 
 
