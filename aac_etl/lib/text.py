@@ -715,11 +715,11 @@ def _html_scan(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str
     return {**found, "complete": not sampling}
 
 
-def _missed_entities(literal: pl.Series, *, encoded: bool) -> bool:
+def _missed_entities(literal: pl.Series) -> bool:
     """Whether the literal pass (on sampled tokens) may have left an entity the column's full token set decodes.
 
     Every token a pass misses starts with an ``&`` that is still there after it: a token the sample did not hold
-    is left as it is, and an entity escaped once more (``&amp;hellip;``, with ``encoded``) loses only its
+    is left as it is, and an entity escaped once more (``&amp;hellip;`` in escaped HTML) loses only its
     ``&amp;``. So the pass missed nothing when its output holds no ``&`` starting a reference that
     :func:`html.unescape` changes. Decoded text can hold one too (``&amp;hellip;`` in plain HTML), which then
     costs the full scan, never a wrong text.
@@ -748,7 +748,7 @@ def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -
     if found["complete"] or not found["amp"]:
         return _run(text, _finish(_markup_rules(literal, found), entities))
     passed = _run(text, literal)
-    if _missed_entities(passed, encoded=encoded):
+    if _missed_entities(passed):
         found = _html_scan(s, encoded=encoded, sampled=False)
         entities = _entity_literals(found, encoded=encoded)
         passed = _run(text, _replace_literals(expr, {**markup, **entities}))
