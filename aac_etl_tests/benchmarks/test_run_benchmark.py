@@ -31,6 +31,8 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
             "--typesense-url",
             typesense_server.url,
             f"--typesense-key={typesense_server.api_key}",
+            "--pairs",
+            "2",
         ]
     )
 
@@ -103,6 +105,15 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert 0 < changed["documents_sent"] <= changed["expected_documents_sent"]
     assert changed["skipped_unchanged_records"] >= unchanged["skipped_unchanged_records"] - changed["changed_products"]
     assert changed["searchable"] == documents
+
+    # The second pair ran the full sync first, on its own alias; the ratio target is judged on the median.
+    pairs = entry["ratio_pairs"]
+    assert len(pairs["ratios"]) == 2
+    assert pairs["ratios"][0] == full["ratio_to_ceiling"]
+    assert all(ratio > 0 for ratio in pairs["ratios"])
+    assert pairs["min"] <= pairs["median"] <= pairs["max"]
+    assert entry["targets"]["ratio_to_ceiling"]["value"] == pairs["median"]
+    assert f"{pairs['median']:.3f} ({pairs['ratios'][0]:.3f}, {pairs['ratios'][1]:.3f})" in markdown
 
     (growth,) = report["cost_growth"]
     assert growth["products"] == PRODUCTS
