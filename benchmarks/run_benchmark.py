@@ -583,6 +583,11 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
     }
 
 
+def _ratio(full: dict[str, Any], bare: dict[str, Any]) -> float:
+    """The full sync's docs/s as a share of the bare import's (0 when the ceiling imported nothing)."""
+    return round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["docs_per_second"] else 0.0
+
+
 def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workdir: Path, index: int) -> float:
     """One more ceiling and full sync of the same shop, the full one first on odd ``index``; return their ratio.
 
@@ -601,7 +606,7 @@ def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workd
         bare = ceiling(db_url, languages, endpoint)
         full = _in_child(run_scenario, "full", spec)
     _drop_alias_collection(endpoint, full.get("collection"))
-    ratio = round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["docs_per_second"] else 0.0
+    ratio = _ratio(full, bare)
     print(
         f"pair {index:<10} ceiling {bare['docs_per_second']:>10,.0f} docs/s  full {full['docs_per_second']:>10,.0f} "
         f"docs/s  ratio {ratio:.2f}",
@@ -657,7 +662,7 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     typesense_cpu = _proc_cpu(endpoint.pid)
     full = _in_child(run_scenario, "full", spec)
     full["typesense_cpu_seconds"] = _cpu_delta(typesense_cpu, endpoint.pid)
-    full["ratio_to_ceiling"] = round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["seconds"] else 0.0
+    full["ratio_to_ceiling"] = _ratio(full, bare)
     full["typesense_memory_after_load"] = _proc_memory(endpoint.pid)
     _print_scenario(full, full["seconds"])
 

@@ -445,25 +445,29 @@ def _long_column(common: list[str], rare: str) -> pl.Series:
     return s
 
 
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The ``sampled`` argument of every HTML scan, in call order (True: tokens from the sample, False: full)."""
+    calls: list[bool] = []
+    scan = text_module._html_scan
+
+    def counted(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, object]:
+        calls.append(sampled)
+        return scan(s, encoded=encoded, sampled=sampled)
+
+    monkeypatch.setattr(text_module, "_html_scan", counted)
+    return calls
+
+
 @pytest.mark.parametrize(
     ("encoded", "rare", "full_scan"),
     [(False, *case) for case in _RARE_PLAIN] + [(True, *case) for case in _RARE_ENCODED],
 )
-def test_entities_outside_the_sample_are_decoded(
-    monkeypatch: pytest.MonkeyPatch, encoded: bool, rare: str, full_scan: bool
-) -> None:
+def test_entities_outside_the_sample_are_decoded(scans: list[bool], encoded: bool, rare: str, full_scan: bool) -> None:
     if encoded:
         common = ["&lt;p&gt;Design &amp;amp; caf&amp;eacute;&lt;/p&gt;", "&lt;i&gt;x&lt;/i&gt; &amp;#8217; 2"]
     else:
         common = ["<p>Design &amp; caf&eacute;</p>", "<i>x</i> &#8217; 2"]
-    scans: list[bool] = []
-    sample_scan = text_module._html_scan
-
-    def counted(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, object]:
-        scans.append(sampled)
-        return sample_scan(s, encoded=encoded, sampled=sampled)
-
-    monkeypatch.setattr(text_module, "_html_scan", counted)
     s = _long_column(common, rare)
     out = html_to_text(s, double_encoded=encoded).to_list()
     assert out == _reference(s, encoded=encoded)
@@ -471,17 +475,9 @@ def test_entities_outside_the_sample_are_decoded(
     assert scans == ([True, False] if full_scan else [True])
 
 
-def test_the_sample_sees_every_language_of_interleaved_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sample_sees_every_language_of_interleaved_rows(scans: list[bool]) -> None:
     # Documents come product by product, each in every language: a sampling step that is a multiple of the number
     # of languages would see one of them only, and miss every entity of the others.
-    scans: list[bool] = []
-    sample_scan = text_module._html_scan
-
-    def counted(s: pl.Series, *, encoded: bool, sampled: bool = True) -> dict[str, object]:
-        scans.append(sampled)
-        return sample_scan(s, encoded=encoded, sampled=sampled)
-
-    monkeypatch.setattr(text_module, "_html_scan", counted)
     for languages in (2, 3, 4):
         scans.clear()
         rows = ["<p>Design &amp; more</p>", "<p>Geh&auml;use &amp; Ma&szlig;e</p>", "<p>Caf&eacute;</p>", "Pi&ntilde;a"]
