@@ -595,13 +595,13 @@ def rich_text_to_text(s: pl.Series) -> pl.Series:
     return s.clone().scatter(keep, pl.Series([r for r in rendered if r is not None], dtype=pl.Utf8))
 
 
-def _spread_sample(s: pl.Series) -> pl.Series:
-    """About :data:`_MARKUP_SAMPLE_ROWS` values spread over ``s`` (all of ``s`` when it is at most twice that).
+def _spread_sample(s: pl.Series, rows: int = _MARKUP_SAMPLE_ROWS) -> pl.Series:
+    """About ``rows`` values spread over ``s`` (all of ``s`` when it is shorter than twice that).
 
     Every n-th value, with n prime to 2, 3, 5 and 7: rows often come in a fixed order (a product's languages one
     after the other), and a step that is a multiple of that period would sample one language only.
     """
-    step = s.len() // _MARKUP_SAMPLE_ROWS
+    step = s.len() // rows
     if step < 2:
         return s
     while math.gcd(step, _SMALL_PERIODS) != 1:
@@ -860,6 +860,5 @@ def _repetitive(s: pl.Series) -> bool:
     """Whether at most half of a spread sample of ``s`` is distinct values (only for columns worth the check)."""
     if s.len() < _DISTINCT_MIN_ROWS:
         return False
-    step = max(1, s.len() // _DISTINCT_SAMPLE_ROWS)
-    sample = s.gather_every(step)
+    sample = _spread_sample(s, _DISTINCT_SAMPLE_ROWS)
     return sample.n_unique() * 2 <= sample.len()
