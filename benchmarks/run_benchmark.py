@@ -55,6 +55,8 @@ from typing import Any
 SOURCE_NAME = "bench_shop"
 DSN_ENV = "AAC_ETL_BENCH_DSN"
 ORGANIZATION = "bench"
+COLLECTION_PREFIX = f"{ORGANIZATION}_"
+"""Every collection the benchmark makes starts with this: the ceiling's and those behind its sources' aliases."""
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_LANGUAGES = ("en-gb", "de-de")
 LOCALES = {"en-gb": "en", "de-de": "de", "fr-fr": "fr", "es-es": "es", "ru-ru": "ru"}
@@ -547,8 +549,9 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
         parts.append(to_payloads(outcome.valid).get_column("payload"))
         prep["to_payloads"] += time.perf_counter() - mark
     lines = pl.concat(parts, rechunk=False) if parts else pl.Series("payload", [], dtype=pl.Utf8)
-    name = f"bench_ceiling_{uuid.uuid4().hex[:8]}"
+    name = f"{COLLECTION_PREFIX}ceiling_{uuid.uuid4().hex[:8]}"
     with TypesenseClient(endpoint.url, endpoint.api_key, timeout=300.0) as client:
+        resident = _resident_collections(client)
         client.create_collection(typesense_schema(contract, name))
         try:
             failed = 0
@@ -580,6 +583,40 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
         ),
         "typesense_memory_after_import": typesense_memory,
         "typesense_cpu_seconds": typesense_cpu,
+        "resident_collections_at_start": resident,
+    }
+
+
+def _resident_collections(client: Any) -> int:
+    """How many of the benchmark's collections the server holds (a timed import should start beside none).
+
+    An import beside a large collection ran about 10% slower than on an empty server in this project's runs.
+    """
+    return sum(1 for found in client.list_collections() if str(found.get("name", "")).startswith(COLLECTION_PREFIX))
+
+
+def _full_sync(spec: ScenarioSpec, endpoint: Endpoint) -> dict[str, Any]:
+    """Run the ``full`` scenario in a child process, noting the benchmark's collections the server held before."""
+    from aac_etl.lib.typesense_client import TypesenseClient
+
+    with TypesenseClient(endpoint.url, endpoint.api_key) as client:
+        resident = _resident_collections(client)
+    full = _in_child(run_scenario, "full", spec)
+    full["resident_collections_at_start"] = resident
+    return full
+
+
+def _pair(first: str, bare: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
+    """One ceiling/full pair of the report: which ran first, both rates, their ratio and what each started beside."""
+    return {
+        "first": first,
+        "ceiling_docs_per_second": bare["docs_per_second"],
+        "full_docs_per_second": full["docs_per_second"],
+        "ratio": _ratio(full, bare),
+        "resident_collections_at_start": {
+            "ceiling": bare["resident_collections_at_start"],
+            "full": full["resident_collections_at_start"],
+        },
     }
 
 
@@ -588,11 +625,12 @@ def _ratio(full: dict[str, Any], bare: dict[str, Any]) -> float:
     return round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["docs_per_second"] else 0.0
 
 
-def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workdir: Path, index: int) -> float:
-    """One more ceiling and full sync of the same shop, the full one first on odd ``index``; return their ratio.
+def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workdir: Path, index: int) -> dict[str, Any]:
+    """One more ceiling and full sync of the same shop, the full one first on odd ``index`` (see :func:`_pair`).
 
-    The full sync gets its own alias and buffer (a first load, like the size's first full sync); its collection is
-    dropped afterwards.
+    The full sync gets its own alias and buffer (a first load, like the size's first full sync). Each import runs
+    on a server holding none of the benchmark's collections: the ceiling drops its own, and the full sync's is
+    dropped before the ceiling runs.
     """
     folder = workdir / f"pair_{index}"
     folder.mkdir()
@@ -600,19 +638,20 @@ def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workd
         str(folder), db_url, tuple(languages), f"pair{index}_{uuid.uuid4().hex[:6]}", endpoint.url, endpoint.api_key
     )
     if index % 2:
-        full = _in_child(run_scenario, "full", spec)
+        full = _full_sync(spec, endpoint)
+        _drop_alias_collection(endpoint, full.get("collection"))
         bare = ceiling(db_url, languages, endpoint)
     else:
         bare = ceiling(db_url, languages, endpoint)
-        full = _in_child(run_scenario, "full", spec)
-    _drop_alias_collection(endpoint, full.get("collection"))
-    ratio = _ratio(full, bare)
+        full = _full_sync(spec, endpoint)
+        _drop_alias_collection(endpoint, full.get("collection"))
+    pair = _pair("full" if index % 2 else "ceiling", bare, full)
     print(
         f"pair {index:<10} ceiling {bare['docs_per_second']:>10,.0f} docs/s  full {full['docs_per_second']:>10,.0f} "
-        f"docs/s  ratio {ratio:.2f}",
+        f"docs/s  ratio {pair['ratio']:.2f}",
         flush=True,
     )
-    return ratio
+    return pair
 
 
 def _drop_alias_collection(endpoint: Endpoint, collection: str | None) -> None:
@@ -660,7 +699,7 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     slug = f"p{products}_{uuid.uuid4().hex[:6]}"
     spec = ScenarioSpec(str(workdir), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
     typesense_cpu = _proc_cpu(endpoint.pid)
-    full = _in_child(run_scenario, "full", spec)
+    full = _full_sync(spec, endpoint)
     full["typesense_cpu_seconds"] = _cpu_delta(typesense_cpu, endpoint.pid)
     full["ratio_to_ceiling"] = _ratio(full, bare)
     full["typesense_memory_after_load"] = _proc_memory(endpoint.pid)
@@ -683,9 +722,11 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     _drop_alias_collection(endpoint, full.get("collection"))
     # The ratio moves with whatever else the machine runs: more pairs, alternating which runs first, give a median.
     # They come last, on the shop as the 1% change left it.
-    ratios = [full["ratio_to_ceiling"]]
-    ratios += [_extra_pair(db_url, languages, endpoint, workdir, index) for index in range(1, options.pairs)]
+    pairs = [_pair("ceiling", bare, full)]
+    pairs += [_extra_pair(db_url, languages, endpoint, workdir, index) for index in range(1, options.pairs)]
+    ratios = [pair["ratio"] for pair in pairs]
     ratio_pairs = {
+        "pairs": pairs,
         "ratios": ratios,
         "median": round(statistics.median(ratios), 3),
         "min": min(ratios),

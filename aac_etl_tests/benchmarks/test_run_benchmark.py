@@ -113,6 +113,14 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert all(ratio > 0 for ratio in pairs["ratios"])
     assert pairs["min"] <= pairs["median"] <= pairs["max"]
     assert entry["targets"]["ratio_to_ceiling"]["value"] == pairs["median"]
+    # Every timed import started on a server holding none of the benchmark's collections: with the full sync
+    # first, its collection is gone before the ceiling imports.
+    assert [pair["first"] for pair in pairs["pairs"]] == ["ceiling", "full"]
+    assert [pair["ratio"] for pair in pairs["pairs"]] == pairs["ratios"]
+    for pair in pairs["pairs"]:
+        assert pair["resident_collections_at_start"] == {"ceiling": 0, "full": 0}
+    assert ceiling["resident_collections_at_start"] == 0
+    assert full["resident_collections_at_start"] == 0
     assert f"{pairs['median']:.3f} ({pairs['ratios'][0]:.3f}, {pairs['ratios'][1]:.3f})" in markdown
 
     (growth,) = report["cost_growth"]
