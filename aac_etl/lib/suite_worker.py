@@ -24,6 +24,7 @@ import select
 import subprocess
 import sys
 import traceback
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +40,17 @@ READY = b"R"
 
 STDERR_TAIL_CHARS = 2_000
 """How much of a failed worker's stderr goes into the error message."""
+
+
+SINGLE_THREADED_MATH = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Set for the worker unless the environment sets them: a suite over a few thousand rows gains nothing from BLAS
+threads, whose spinning after each call cost the worker about 7% more CPU (2.6 against 2.4 CPU-s per suite), taken
+from the sync and the Typesense import beside it."""
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the worker's environment: ``environ`` with :data:`SINGLE_THREADED_MATH` where it sets none."""
+    return {**SINGLE_THREADED_MATH, **environ}
 
 
 class SuiteWorkerError(RuntimeError):
@@ -64,6 +76,7 @@ class SuiteWorker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=worker_environment(os.environ),
         )
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[SuiteResult] | None = None

@@ -44,6 +44,8 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 _LOG_TAIL_LINES = 25
 _BINARY_NAME = "typesense-server"
+_ROCKSDB_STORES = ("db", "meta")
+"""The data dir's RocksDB stores, each locked by the server that opened it (``<store>/LOCK``)."""
 
 
 class LocalServerError(RuntimeError):
@@ -216,6 +218,11 @@ def server_binary() -> str:
 
 def _start(paths: _Paths, api_key: str, port: int, peering_port: int, timeout: float) -> LocalServer:
     binary = server_binary()
+    if not _wait_unlocked(paths.data, STOP_TIMEOUT_S):
+        raise LocalServerError(
+            f"embedded Typesense data dir {paths.data} is still in use by another process (its RocksDB lock was held "
+            f"for {STOP_TIMEOUT_S:.0f}s); stop that server first"
+        )
     if not port or not _port_free(port):
         port = _free_port()
     if not peering_port or peering_port == port or not _port_free(peering_port):
@@ -269,6 +276,39 @@ def _start(paths: _Paths, api_key: str, port: int, peering_port: int, timeout: f
 
 # Popen objects of servers started by this process, kept so they are reaped, not reported as leaked.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _wait_unlocked(data: Path, timeout: float) -> bool:
+    """Wait until no process holds the RocksDB lock of the data dir's stores; return whether they are free.
+
+    A server killed a moment ago may still be exiting: its memory goes (its ``/proc`` command line reads empty, so
+    it no longer looks like our server) before its files are closed, and a server started meanwhile fails on the
+    held lock.
+    """
+    locks = [data / store / "LOCK" for store in _ROCKSDB_STORES]
+    deadline = time.monotonic() + timeout
+    while any(_lock_held(lock) for lock in locks):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _lock_held(lock: Path) -> bool:
+    """Return whether another process holds RocksDB's POSIX lock on ``lock`` (a missing file is not held)."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _terminate(pid: int, timeout: float) -> bool:

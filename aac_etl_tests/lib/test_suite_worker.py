@@ -1,10 +1,11 @@
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from aac_etl.lib.contract import Contract, load_contract
-from aac_etl.lib.suite_worker import SuiteWorker, SuiteWorkerError
+from aac_etl.lib.suite_worker import SINGLE_THREADED_MATH, SuiteWorker, SuiteWorkerError, worker_environment
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +89,23 @@ def test_unused_worker_is_ended_by_close() -> None:
     worker.close()
     assert worker._process.poll() is not None
     assert time.monotonic() - started < 30
+
+
+def test_worker_runs_its_math_single_threaded_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert worker_environment({"PATH": "/bin", "OMP_NUM_THREADS": "4"}) == {
+        **SINGLE_THREADED_MATH,
+        "PATH": "/bin",
+        "OMP_NUM_THREADS": "4",
+    }
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    worker = SuiteWorker()
+    try:
+        environ = Path(f"/proc/{worker.pid}/environ")
+        if not environ.exists():
+            pytest.skip("no /proc on this system")
+        variables = dict(item.split("=", 1) for item in environ.read_text().split("\0") if "=" in item)
+    finally:
+        worker.close()
+    assert variables["OPENBLAS_NUM_THREADS"] == "1"
+    assert variables["OMP_NUM_THREADS"] == "3"

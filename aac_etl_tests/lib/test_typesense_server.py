@@ -128,6 +128,38 @@ def test_restart_after_kill(state: Path) -> None:
         assert client.health()
 
 
+def test_start_waits_until_an_exiting_server_releases_the_data_dir(state: Path) -> None:
+    # A killed server releases its memory before its files: for a moment nothing looks like our server, yet its
+    # RocksDB lock is still held. A process holding that lock for a second stands in for it.
+    lock = state / "typesense" / "data" / "db" / "LOCK"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(1.5)\n",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        server = ensure_local_server(state)
+        assert holder.poll() is not None
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    with TypesenseClient(server.url, server.api_key.get_secret_value()) as client:
+        assert client.health()
+
+
 def test_start_failure_reports_log_tail_without_key(state: Path) -> None:
     data = state / "typesense" / "data"
     data.mkdir(parents=True)
