@@ -50,7 +50,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aac_etl.lib.typesense_client import TypesenseClient
 
 SOURCE_NAME = "bench_shop"
 DSN_ENV = "AAC_ETL_BENCH_DSN"
@@ -587,7 +590,7 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
     }
 
 
-def _resident_collections(client: Any) -> int:
+def _resident_collections(client: TypesenseClient) -> int:
     """How many of the benchmark's collections the server holds (a timed import should start beside none).
 
     An import beside a large collection ran about 10% slower than on an empty server in this project's runs.
