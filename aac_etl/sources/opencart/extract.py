@@ -429,6 +429,10 @@ class _Reader:
             table.c.query.like(f"{oc.SEO_QUERY_PREFIX}%"),
             table.c.language_id.in_(self.language_ids()),
         )
+        if "seo_url_id" in table.c:
+            # A product with several keywords in a language gets the first (normalize): the lowest id, as OpenCart's
+            # storefront reads it, and the same every sync (without an order, PostgreSQL returns an updated row last).
+            stmt = stmt.order_by(table.c.seo_url_id)
         frame = self.read("seo_url", stmt)
         return frame.with_columns(
             pl.col("query").str.strip_prefix(oc.SEO_QUERY_PREFIX).cast(pl.Int64, strict=False).alias("product_id")

@@ -1,4 +1,4 @@
-"""Tests of the OpenCart extractor against the real OpenCart 3 demo shop (SQLite and MariaDB)."""
+"""Tests of the OpenCart extractor against the real OpenCart 3 demo shop (SQLite and MariaDB), and a generated one."""
 
 from __future__ import annotations
 
@@ -159,3 +159,50 @@ def test_catalog_metadata_creates_everywhere(backend: str, request: pytest.Fixtu
         assert set(sa.inspect(engine).get_table_names()) >= set(md.tables)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_several_keywords_of_a_product_come_in_id_order_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    # PostgreSQL returns an updated row after the rows it has not touched: without an order, the keyword a product
+    # gets (the first of its language) would change with the shop's edits, and so would its document.
+    from aac_etl.demo.generator import generate_shop
+
+    sqlite_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    generate_shop(sqlite_url, products=3, languages=("en-gb",))
+    metadata = catalog_metadata("oc_")
+    source, target = sa.create_engine(sqlite_url), sa.create_engine(postgres_url)
+    try:
+        metadata.create_all(target)
+        with source.connect() as read, target.begin() as write:
+            for table in metadata.sorted_tables:
+                rows = [dict(row._mapping) for row in read.execute(sa.select(table))]
+                if rows:
+                    write.execute(table.insert(), rows)
+        seo = metadata.tables["oc_seo_url"]
+        with target.begin() as write:
+            first = write.execute(
+                sa.select(seo.c.seo_url_id, seo.c.store_id, seo.c.language_id).where(seo.c.query == "product_id=1")
+            ).one()
+            write.execute(
+                seo.insert().values(
+                    seo_url_id=10_000,
+                    store_id=first.store_id,
+                    language_id=first.language_id,
+                    query="product_id=1",
+                    keyword="zz-added-later",
+                )
+            )
+            write.execute(seo.update().where(seo.c.seo_url_id == first.seo_url_id).values(keyword="renamed-first"))
+            scanned = write.execute(sa.select(seo.c.keyword).where(seo.c.query == "product_id=1")).scalars().all()
+        assert scanned == ["zz-added-later", "renamed-first"]  # what an unordered read sees
+
+        config = _config(languages={"en-gb": "en"}, options={"seo_urls": True})
+        (chunk,) = list(OpenCartSource().extract(config, postgres_url, ExtractRequest()))
+        keywords = chunk["seo_url"].filter(pl.col("product_id") == 1).get_column("keyword").to_list()
+        assert keywords == ["renamed-first", "zz-added-later"]
+        docs = OpenCartSource().normalize(chunk, config)
+        (url,) = docs.filter(pl.col("external_id") == "1:en").get_column("product_url").to_list()
+        assert url == "https://shop.example.com/renamed-first"
+    finally:
+        source.dispose()
+        target.dispose()
