@@ -324,13 +324,12 @@ def collapse_whitespace_series(s: pl.Series) -> pl.Series:
         s = s.cast(pl.String)
     v = pl.col("v")
     profile = ByteProfile.of(s)
-    if profile is not None and not profile.may_hold_whitespace():
+    # Each byte is looked for once: with no control or non-ASCII space byte, whitespace can only be the space.
+    if profile is None or profile.may_hold(below=0x20, among=_WS_LEAD_BYTES):
+        expr = collapse_whitespace(v)
+    elif not profile.may_hold(below=0x21):
         expr = pl.when(v.str.len_bytes() > 0).then(v)
-    elif (
-        profile is None
-        or profile.may_hold(below=0x20, among=_WS_LEAD_BYTES)
-        or bool(s.str.contains("  ", literal=True).any())
-    ):
+    elif bool(s.str.contains("  ", literal=True).any()):
         expr = collapse_whitespace(v)
     else:
         expr = v.str.strip_chars(" ").replace("", None)

@@ -390,7 +390,7 @@ class _ByteFacts:
 
     @classmethod
     def of(cls, series: pl.Series) -> _ByteFacts:
-        profile = ByteProfile.of(series) if series.dtype == pl.String else None
+        profile = ByteProfile.of(series)
         if profile is None:
             return cls()
         return cls(
