@@ -112,6 +112,7 @@ _MARKUP_MAX_PATTERNS = 20_000
 # ``&lt;b&gt;`` is never mistaken for markup.
 _LT_PLACEHOLDER = "\ufdd0"
 _GT_PLACEHOLDER = "\ufdd1"
+_PLACEHOLDER_PATTERN = f"[{_LT_PLACEHOLDER}{_GT_PLACEHOLDER}]"
 
 _REAL_TAG = r"<(?:/?[A-Za-z][A-Za-z0-9]*[\s/>]|!--)"
 _ENCODED_TAG = r"&lt;(?:/?[A-Za-z][A-Za-z0-9]*(?:\s|/?&gt;)|!--)"
@@ -743,6 +744,8 @@ def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -
     found = _html_scan(s, encoded=encoded)
     markup = _markup_mapping(s, encoded=encoded) if found["markup"] else {}
     entities = _entity_literals(found, encoded=encoded)
+    if _parks(entities) and _any(text, _PLACEHOLDER_PATTERN):
+        return _html_text_by_rules(text, expr, encoded=encoded)
     literal = _replace_literals(expr, {**markup, **entities})
     if found["complete"] or not found["amp"]:
         return _run(text, _finish(_markup_rules(literal, found), entities))
@@ -750,6 +753,8 @@ def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -
     if _missed_entities(passed):
         found = _html_scan(s, encoded=encoded, sampled=False)
         entities = _entity_literals(found, encoded=encoded)
+        if _parks(entities) and _any(text, _PLACEHOLDER_PATTERN):
+            return _html_text_by_rules(text, expr, encoded=encoded)
         passed = _run(text, _replace_literals(expr, {**markup, **entities}))
     if found["markup"]:
         # Every regex markup rule starts at a ``<``: after the literal pass only a few values still hold one.
@@ -768,9 +773,27 @@ def _markup_rules(expr: pl.Expr, found: dict[str, Any]) -> pl.Expr:
     return expr
 
 
+def _parks(entities: dict[str, str]) -> bool:
+    """Whether an entity's text holds a parked ``<``/``>`` (which :func:`_finish` then puts back)."""
+    return any(_LT_PLACEHOLDER in out or _GT_PLACEHOLDER in out for out in entities.values())
+
+
+def _html_text_by_rules(text: pl.Series, expr: pl.Expr, *, encoded: bool) -> pl.Series:
+    """Render ``text`` with ``expr``, then (undo the outer escaping,) strip the tags, decode, collapse whitespace.
+
+    The regex rules alone, for a column that holds a placeholder noncharacter itself (parking would turn it into
+    ``<``/``>``); elsewhere the literal pass of :func:`_html_text` gives the same text as these rules, only faster.
+    """
+    once = _run(text, expr)
+    if encoded:
+        once = decode_entities(once)
+    stripped = _run(once, strip_tags(pl.col("v")))
+    return _run(decode_entities(stripped), collapse_whitespace(pl.col("v")))
+
+
 def _finish(expr: pl.Expr, entities: dict[str, str]) -> pl.Expr:
     """Put the parked ``<``/``>`` back and collapse whitespace."""
-    if any(_LT_PLACEHOLDER in out or _GT_PLACEHOLDER in out for out in entities.values()):
+    if _parks(entities):
         expr = expr.str.replace_many([_LT_PLACEHOLDER, _GT_PLACEHOLDER], ["<", ">"])
     return collapse_whitespace(expr)
 

@@ -404,6 +404,24 @@ def test_fast_path_equals_regex_reference_including_markup_outside_the_sample() 
     assert fast.to_list()[-5:] == ["Rare one", "c1 c2", "x y", "Upper case", "<p> literal &lt;"]
 
 
+@pytest.mark.parametrize(
+    ("encoded", "values", "expected"),
+    [
+        (False, ["a\ufdd0b &lt;i&gt; c\ufdd1", "<p>x &lt; y</p>"], ["a\ufdd0b <i> c\ufdd1", "x < y"]),
+        (True, ["&lt;b&gt;\ufdd1 &amp;lt;3&lt;/b&gt;", "&lt;p&gt;z&lt;/p&gt;"], ["\ufdd1 <3", "z"]),
+    ],
+)
+def test_placeholder_noncharacters_in_the_input_stay_what_they_are(
+    encoded: bool, values: list[str], expected: list[str]
+) -> None:
+    # A decoded ``<``/``>`` is parked on U+FDD0/U+FDD1 while the markup rules run; the same characters in the input
+    # must not come out as ``<``/``>``.
+    s = pl.Series(values)
+    out = html_to_text(s, double_encoded=encoded).to_list()
+    assert out == expected
+    assert out == _reference(s, encoded=encoded)
+
+
 def _reference(s: pl.Series, *, encoded: bool) -> list[str | None]:
     """The regex reference rules: undo the outer escaping, strip tags, decode entities, collapse whitespace."""
     once = decode_entities(s) if encoded else s
