@@ -616,6 +616,10 @@ class ShadowBuild:
 
         """
         try:
+            # The buffer is written (the sync enqueued before this call): its live keys are read while the last
+            # streamed requests are still being indexed, not after.
+            live = self.store.live_keys(self.alias)
+            max_id = int(live.get_column("id").max()) if live.height else None  # type: ignore[arg-type]
             started = time.perf_counter()
             self._join()
             self.finish_wait_seconds = time.perf_counter() - started
@@ -626,8 +630,6 @@ class ShadowBuild:
             bad = pl.concat(self._bad, rechunk=True) if self._bad else None
             self._ok, self._bad = [], []
             sent = ok if bad is None else pl.concat([ok, bad.select(keys.columns)])
-            live = self.store.live_keys(self.alias)
-            max_id = int(live.get_column("id").max()) if live.height else None  # type: ignore[arg-type]
             missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
             if missing.height:
                 self._import_remainder(missing)

@@ -19,6 +19,7 @@ from aac_etl.defs.resources import default_buffer_url
 from aac_etl.defs.runs import materialization_metadata
 from aac_etl.defs.search.assets import load_job_name
 from aac_etl.lib.buffer import BufferStore
+from aac_etl.lib.loader import LoaderError, LoadStats, ShadowBuild
 from aac_etl.lib.sources_config import SourceConfig
 from aac_etl.lib.sqldump import load_mysql_dump
 from aac_etl.lib.typesense_client import TypesenseClient
@@ -253,3 +254,36 @@ def test_records_skipped_as_unchanged_count_for_the_circuit_breaker(
     finally:
         p.client.close()
         p.db.dispose()
+
+
+def test_full_sync_failing_while_its_build_finishes_is_rerun_exactly(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first full sync builds the alias's collection while it runs. It fails while the last imports are being
+    # indexed: after its buffer write and fingerprints, before the alias swap.
+    p = pipeline
+    alias = p.source.collection_alias
+    finish = ShadowBuild.finish
+
+    def fail(self: ShadowBuild, **_: Any) -> LoadStats:
+        self._join()
+        raise LoaderError("simulated failure while the last imports were indexed")
+
+    monkeypatch.setattr(ShadowBuild, "finish", fail)
+    first = p.sync("full")
+    assert not first.success
+    assert p.client.get_alias(alias) is None
+    assert [row.pending_count for row in p.store.pending_summary() if row.alias == alias] == [19]
+
+    # The re-run finds every record unchanged (the buffer holds their documents) and builds the collection from
+    # the buffer: all 19 documents, each once.
+    monkeypatch.setattr(ShadowBuild, "finish", finish)
+    again = p.sync("full")
+    assert again.success, again.all_events
+    assert materialization(again, "oc3", "extract")["unchanged_records_skipped"] == 19
+    assert materialization(again, "oc3", "search_buffer")["enqueued_upserts"] == 0
+    built = materialization(again, "typesense", alias)
+    assert built["documents_sent"] == 19
+    assert p.client.count(alias) == 19
+    assert len({doc["id"] for doc in search(p, "*")}) == 19
+    assert not [row for row in p.store.pending_summary() if row.alias == alias and row.pending_count]

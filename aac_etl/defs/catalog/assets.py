@@ -173,6 +173,7 @@ def build_source_assets(source: SourceConfig) -> list[dg.AssetsDefinition]:
                         metadata={"failed_checks": ", ".join(c.check_name or "" for c in failed)},
                     )
                 buffered = run.enqueue()
+                run.record_fingerprints()
                 loaded = run.finish_shadow_build()
                 run.finish()
             except Exception as exc:
