@@ -73,6 +73,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("full", "unchanged", "changed_1pct")
 ASSETS = ("extract", "normalized", "validated", "search_buffer")
 STAGES = ("extract", "fingerprint", "normalize", "validate", "payloads", "buffer", "load")
+RESTARTED_KEY = "typesense_restarted_for_each_timed_import"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,40 @@ class Endpoint:
     url: str
     api_key: str = field(repr=False)
     pid: int | None = None
+
+
+class Servers:
+    """The Typesense server under test: a given one, or an embedded one restarted empty before every timed import.
+
+    One server grows slower with every import it has taken (the same bare 100k import cost it 45.7, 46.7, 47.9 and
+    49.3 CPU-s in a row; on servers started empty each time, 47.0-50.6 with no trend), so whichever import of a
+    pair ran second paid for the first. The embedded server is therefore stopped, its data dir removed and started
+    again (same port and key) before each timed import. A given server cannot be restarted: its imports run one
+    after another, and the report says so (``fresh_server``).
+    """
+
+    def __init__(self, endpoint: Endpoint, embedded: tuple[Path, Path] | None = None) -> None:
+        """Serve ``endpoint``; ``embedded`` (its state dir and data dir) makes it restartable by :meth:`fresh`."""
+        self.endpoint = endpoint
+        self._embedded = embedded
+
+    @property
+    def restartable(self) -> bool:
+        """Whether :meth:`fresh` starts a new server (the embedded one) or hands back the given one."""
+        return self._embedded is not None
+
+    def fresh(self) -> Endpoint:
+        """The server for the next timed import: the embedded one restarted on an empty data dir, else the same."""
+        if self._embedded is None:
+            return self.endpoint
+        from aac_etl.lib.typesense_server import ensure_local_server, stop_local_server
+
+        state, data = self._embedded
+        stop_local_server(state)
+        shutil.rmtree(data)
+        server = ensure_local_server(state)
+        self.endpoint = Endpoint(server.url, server.api_key_value, server.pid)
+        return self.endpoint
 
 
 @dataclass(frozen=True)
@@ -587,6 +622,7 @@ def ceiling(db_url: str, languages: Sequence[str], endpoint: Endpoint) -> dict[s
         "typesense_memory_after_import": typesense_memory,
         "typesense_cpu_seconds": typesense_cpu,
         "resident_collections_at_start": resident,
+        "typesense_pid": endpoint.pid,
     }
 
 
@@ -599,18 +635,23 @@ def _resident_collections(client: TypesenseClient) -> int:
 
 
 def _full_sync(spec: ScenarioSpec, endpoint: Endpoint) -> dict[str, Any]:
-    """Run the ``full`` scenario in a child process, noting the benchmark's collections the server held before."""
+    """Run the ``full`` scenario in a child process, noting the benchmark's collections the server held before and
+    the server's CPU seconds meanwhile."""
     from aac_etl.lib.typesense_client import TypesenseClient
 
     with TypesenseClient(endpoint.url, endpoint.api_key) as client:
         resident = _resident_collections(client)
+    typesense_cpu = _proc_cpu(endpoint.pid)
     full = _in_child(run_scenario, "full", spec)
+    full["typesense_cpu_seconds"] = _cpu_delta(typesense_cpu, endpoint.pid)
     full["resident_collections_at_start"] = resident
+    full["typesense_pid"] = endpoint.pid
     return full
 
 
-def _pair(first: str, bare: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
-    """One ceiling/full pair of the report: which ran first, both rates, their ratio and what each started beside."""
+def _pair(first: str, bare: dict[str, Any], full: dict[str, Any], *, fresh: bool) -> dict[str, Any]:
+    """One ceiling/full pair of the report: which ran first, both rates, their ratio, what each started beside and
+    on which server process (``fresh``: each on a server restarted empty for it, see :class:`Servers`)."""
     return {
         "first": first,
         "ceiling_docs_per_second": bare["docs_per_second"],
@@ -620,6 +661,9 @@ def _pair(first: str, bare: dict[str, Any], full: dict[str, Any]) -> dict[str, A
             "ceiling": bare["resident_collections_at_start"],
             "full": full["resident_collections_at_start"],
         },
+        "fresh_server": fresh,
+        "typesense_pids": {"ceiling": bare["typesense_pid"], "full": full["typesense_pid"]},
+        "typesense_cpu_seconds": {"ceiling": bare["typesense_cpu_seconds"], "full": full["typesense_cpu_seconds"]},
     }
 
 
@@ -628,27 +672,31 @@ def _ratio(full: dict[str, Any], bare: dict[str, Any]) -> float:
     return round(full["docs_per_second"] / bare["docs_per_second"], 3) if bare["docs_per_second"] else 0.0
 
 
-def _extra_pair(db_url: str, languages: Sequence[str], endpoint: Endpoint, workdir: Path, index: int) -> dict[str, Any]:
+def _extra_pair(db_url: str, languages: Sequence[str], servers: Servers, workdir: Path, index: int) -> dict[str, Any]:
     """One more ceiling and full sync of the same shop, the full one first on odd ``index`` (see :func:`_pair`).
 
     The full sync gets its own alias and buffer (a first load, like the size's first full sync). Each import runs
     on a server holding none of the benchmark's collections: the ceiling drops its own, and the full sync's is
-    dropped before the ceiling runs.
+    dropped before the ceiling runs; the embedded server is restarted empty before each (:class:`Servers`).
     """
     folder = workdir / f"pair_{index}"
     folder.mkdir()
-    spec = ScenarioSpec(
-        str(folder), db_url, tuple(languages), f"pair{index}_{uuid.uuid4().hex[:6]}", endpoint.url, endpoint.api_key
-    )
+    slug = f"pair{index}_{uuid.uuid4().hex[:6]}"
+
+    def full_sync() -> dict[str, Any]:
+        endpoint = servers.fresh()
+        spec = ScenarioSpec(str(folder), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
+        full = _full_sync(spec, endpoint)
+        _drop_alias_collection(endpoint, full.get("collection"))
+        return full
+
     if index % 2:
-        full = _full_sync(spec, endpoint)
-        _drop_alias_collection(endpoint, full.get("collection"))
-        bare = ceiling(db_url, languages, endpoint)
+        full = full_sync()
+        bare = ceiling(db_url, languages, servers.fresh())
     else:
-        bare = ceiling(db_url, languages, endpoint)
-        full = _full_sync(spec, endpoint)
-        _drop_alias_collection(endpoint, full.get("collection"))
-    pair = _pair("full" if index % 2 else "ceiling", bare, full)
+        bare = ceiling(db_url, languages, servers.fresh())
+        full = full_sync()
+    pair = _pair("full" if index % 2 else "ceiling", bare, full, fresh=servers.restartable)
     print(
         f"pair {index:<10} ceiling {bare['docs_per_second']:>10,.0f} docs/s  full {full['docs_per_second']:>10,.0f} "
         f"docs/s  ratio {pair['ratio']:.2f}",
@@ -666,13 +714,13 @@ def _drop_alias_collection(endpoint: Endpoint, collection: str | None) -> None:
         client.delete_collection(collection)
 
 
-def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) -> dict[str, Any]:
+def run_size(products: int, options: Options, servers: Servers, base: Path) -> dict[str, Any]:
     """Every measurement for one catalog size.
 
     Args:
         products: Products in the generated shop.
         options: Languages, seed.
-        endpoint: The Typesense server.
+        servers: The Typesense server (restarted empty before each timed import when it is the embedded one).
         base: Working folder (the size gets its own subfolder).
 
     Returns:
@@ -692,7 +740,7 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     generation = _generate(db, products, languages, options.seed)
     print(f"generation      {generation['seconds']:8.2f} s  ({generation['rows']:,} rows, {generation['db_mb']} MB)")
 
-    bare = ceiling(db_url, languages, endpoint)
+    bare = ceiling(db_url, languages, servers.fresh())
     print(
         f"ceiling         {bare['seconds']:8.2f} s  {bare['docs_per_second']:>10,.0f} docs/s  "
         f"({bare['documents']:,} docs, {bare['avg_payload_bytes']} B avg)",
@@ -700,10 +748,9 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     )
 
     slug = f"p{products}_{uuid.uuid4().hex[:6]}"
+    endpoint = servers.fresh()
     spec = ScenarioSpec(str(workdir), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
-    typesense_cpu = _proc_cpu(endpoint.pid)
     full = _full_sync(spec, endpoint)
-    full["typesense_cpu_seconds"] = _cpu_delta(typesense_cpu, endpoint.pid)
     full["ratio_to_ceiling"] = _ratio(full, bare)
     full["typesense_memory_after_load"] = _proc_memory(endpoint.pid)
     _print_scenario(full, full["seconds"])
@@ -725,8 +772,8 @@ def run_size(products: int, options: Options, endpoint: Endpoint, base: Path) ->
     _drop_alias_collection(endpoint, full.get("collection"))
     # The ratio moves with whatever else the machine runs: more pairs, alternating which runs first, give a median.
     # They come last, on the shop as the 1% change left it.
-    pairs = [_pair("ceiling", bare, full)]
-    pairs += [_extra_pair(db_url, languages, endpoint, workdir, index) for index in range(1, options.pairs)]
+    pairs = [_pair("ceiling", bare, full, fresh=servers.restartable)]
+    pairs += [_extra_pair(db_url, languages, servers, workdir, index) for index in range(1, options.pairs)]
     ratios = [pair["ratio"] for pair in pairs]
     ratio_pairs = {
         "pairs": pairs,
@@ -845,11 +892,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The markdown summary of a report."""
     meta = report["meta"]
     sizes = sorted(report["sizes"], key=lambda e: e["products"])
+    restarted = " (restarted empty before every timed import)" if meta.get(RESTARTED_KEY) else ""
     out = [
         "# aac_etl benchmark: pipeline vs bare Typesense",
         "",
         f"{meta['finished_at']} · {meta['host']['cpus']} cores · {meta['host']['memory_gb']} GB RAM · "
-        f"Python {meta['host']['python']} · Typesense at {meta['typesense_url']} · import batches of {IMPORT_BATCH:,}",
+        f"Python {meta['host']['python']} · Typesense at {meta['typesense_url']}{restarted} · "
+        f"import batches of {IMPORT_BATCH:,}",
         "",
         "## Results",
         "",
@@ -996,9 +1045,10 @@ def _merge(out: Path, sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*kept, *sizes]
 
 
-def write_report(out: Path, sizes: list[dict[str, Any]], endpoint: Endpoint, *, merge: bool) -> dict[str, Any]:
+def write_report(out: Path, sizes: list[dict[str, Any]], servers: Servers, *, merge: bool) -> dict[str, Any]:
     """Write ``latest.json`` and ``latest.md`` into ``out`` and return the report."""
     out.mkdir(parents=True, exist_ok=True)
+    endpoint = servers.endpoint
     all_sizes = sorted(_merge(out, sizes) if merge else sizes, key=lambda e: e["products"])
     report = {
         "meta": {
@@ -1011,6 +1061,7 @@ def write_report(out: Path, sizes: list[dict[str, Any]], endpoint: Endpoint, *, 
             },
             "typesense_url": endpoint.url,
             "typesense_pid_known": endpoint.pid is not None,
+            RESTARTED_KEY: servers.restartable,
             "typesense_memory_end": _proc_memory(endpoint.pid),
             "import_batch": IMPORT_BATCH,
             "change_share": CHANGE_SHARE,
@@ -1027,28 +1078,28 @@ def write_report(out: Path, sizes: list[dict[str, Any]], endpoint: Endpoint, *, 
 
 
 @contextlib.contextmanager
-def typesense_endpoint(url: str | None, api_key: str | None) -> Iterator[Endpoint]:
-    """The server under test: the given one, ``TYPESENSE_URL``, or an embedded one started for the run."""
+def typesense_servers(url: str | None, api_key: str | None) -> Iterator[Servers]:
+    """The server under test: the given one, ``TYPESENSE_URL``, or an embedded one started for the run (restartable)."""
     url = url or os.environ.get("TYPESENSE_URL")
     if url:
-        yield Endpoint(url.rstrip("/"), api_key or os.environ.get("TYPESENSE_API_KEY", ""))
+        yield Servers(Endpoint(url.rstrip("/"), api_key or os.environ.get("TYPESENSE_API_KEY", "")))
         return
     from aac_etl.lib.typesense_server import ensure_local_server, stop_local_server
 
     with tempfile.TemporaryDirectory(prefix="bench_typesense_") as state:
         server = ensure_local_server(Path(state))
         try:
-            yield Endpoint(server.url, server.api_key_value, server.pid)
+            yield Servers(Endpoint(server.url, server.api_key_value, server.pid), (Path(state), server.data_dir))
         finally:
             stop_local_server(Path(state))
 
 
-def run(options: Options, endpoint: Endpoint) -> dict[str, Any]:
+def run(options: Options, servers: Servers) -> dict[str, Any]:
     """Run every size and write the report.
 
     Args:
         options: Sizes, languages, output folder.
-        endpoint: The Typesense server.
+        servers: The Typesense server.
 
     Returns:
         The report written to ``latest.json``.
@@ -1062,9 +1113,9 @@ def run(options: Options, endpoint: Endpoint) -> dict[str, Any]:
         else:
             base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aac_etl_bench_")))
         for products in options.sizes:
-            results.append(run_size(products, options, endpoint, base))
-            write_report(options.out, results, endpoint, merge=options.merge)
-    report = write_report(options.out, results, endpoint, merge=options.merge)
+            results.append(run_size(products, options, servers, base))
+            write_report(options.out, results, servers, merge=options.merge)
+    report = write_report(options.out, results, servers, merge=options.merge)
     print(f"\nwrote {options.out / 'latest.json'} and {options.out / 'latest.md'}")
     return report
 
@@ -1112,9 +1163,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None, 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line entry point."""
     options, url, api_key = parse_args(argv)
-    with typesense_endpoint(url, api_key) as endpoint:
-        print(f"Typesense {endpoint.url}; sizes {', '.join(f'{s:,}' for s in options.sizes)}", flush=True)
-        return run(options, endpoint)
+    with typesense_servers(url, api_key) as servers:
+        restarted = " (restarted empty before every timed import)" if servers.restartable else ""
+        sizes = ", ".join(f"{s:,}" for s in options.sizes)
+        print(f"Typesense {servers.endpoint.url}{restarted}; sizes {sizes}", flush=True)
+        return run(options, servers)
 
 
 if __name__ == "__main__":

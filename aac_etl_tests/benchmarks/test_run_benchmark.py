@@ -119,6 +119,10 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert [pair["ratio"] for pair in pairs["pairs"]] == pairs["ratios"]
     for pair in pairs["pairs"]:
         assert pair["resident_collections_at_start"] == {"ceiling": 0, "full": 0}
+        # A given server is not restarted (and its process is not ours to name).
+        assert pair["fresh_server"] is False
+        assert pair["typesense_pids"] == {"ceiling": None, "full": None}
+    assert report["meta"]["typesense_restarted_for_each_timed_import"] is False
     assert ceiling["resident_collections_at_start"] == 0
     assert full["resident_collections_at_start"] == 0
     assert f"{pairs['median']:.3f} ({pairs['ratios'][0]:.3f}, {pairs['ratios'][1]:.3f})" in markdown
@@ -127,6 +131,35 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     assert growth["products"] == PRODUCTS
     assert growth["seconds"] == full["seconds"]
     assert growth["seconds_growth"] is None
+
+
+def test_embedded_server_is_restarted_empty_before_every_timed_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server slows down with every import it has taken: each import of a pair gets a server of its own.
+    monkeypatch.delenv("TYPESENSE_URL", raising=False)
+    monkeypatch.delenv("TYPESENSE_API_KEY", raising=False)
+    out = tmp_path / "results"
+    work = str(tmp_path / "work")
+    run_benchmark.main(["--sizes", "60", "--languages", "en-gb", "--out", str(out), "--workdir", work, "--pairs", "2"])
+
+    report = json.loads((out / "latest.json").read_text())
+    assert report["meta"]["typesense_restarted_for_each_timed_import"] is True
+    assert "(restarted empty before every timed import)" in (out / "latest.md").read_text()
+    (entry,) = report["sizes"]
+    pairs = entry["ratio_pairs"]["pairs"]
+    assert [pair["first"] for pair in pairs] == ["ceiling", "full"]
+    pids = [pair["typesense_pids"][run] for pair in pairs for run in ("ceiling", "full")]
+    assert all(isinstance(pid, int) for pid in pids)
+    assert len(set(pids)) == 4
+    for pair in pairs:
+        assert pair["fresh_server"] is True
+        assert all(cpu is not None and cpu > 0 for cpu in pair["typesense_cpu_seconds"].values())
+    # The nightly runs use the server the full sync built its collection on.
+    documents = entry["full"]["documents"]
+    assert documents > 0
+    assert entry["unchanged"]["searchable"] == documents
+    assert entry["changed_1pct"]["searchable"] == documents
 
 
 def test_process_cpu_seconds_from_proc() -> None:
