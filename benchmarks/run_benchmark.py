@@ -1,6 +1,7 @@
 """End-to-end benchmark: throughput, cost growth and memory of the real pipeline against bare Typesense.
 
-For every size, on the same catalog, machine and Typesense server:
+For every size, on the same catalog and machine (the embedded Typesense restarted empty before every timed import,
+see :class:`Servers`):
 
 1. **generation**: ``generate_shop`` writes an OpenCart-schema SQLite shop (timed, not part of the sync);
 2. **ceiling**: the final documents are computed (extract, normalize, validate, ``to_payloads``; untimed for the
@@ -26,7 +27,8 @@ Usage::
     .venv/bin/python -m benchmarks.run_benchmark --sizes 10000 100000 [--languages en-gb] [--pairs 3] [--out DIR]
 
 Typesense: ``--typesense-url/--typesense-key``, else ``TYPESENSE_URL``/``TYPESENSE_API_KEY``, else an embedded
-server is started in a temporary state dir (and stopped at the end; its RSS is then reported too).
+server is started in a temporary state dir, restarted empty before each timed import (ceiling or full) and stopped
+at the end; its RSS and CPU are then reported too. A given server is used as it is, for every run in turn.
 """
 
 from __future__ import annotations
