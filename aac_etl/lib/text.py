@@ -744,7 +744,7 @@ def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -
     found = _html_scan(s, encoded=encoded)
     markup = _markup_mapping(s, encoded=encoded) if found["markup"] else {}
     entities = _entity_literals(found, encoded=encoded)
-    if _parks(entities) and _any(text, _PLACEHOLDER_PATTERN):
+    if _parking_unsafe(text, entities):
         return _html_text_by_rules(text, expr, encoded=encoded)
     literal = _replace_literals(expr, {**markup, **entities})
     if found["complete"] or not found["amp"]:
@@ -753,7 +753,7 @@ def _html_text(s: pl.Series, text: pl.Series, expr: pl.Expr, *, encoded: bool) -
     if _missed_entities(passed):
         found = _html_scan(s, encoded=encoded, sampled=False)
         entities = _entity_literals(found, encoded=encoded)
-        if _parks(entities) and _any(text, _PLACEHOLDER_PATTERN):
+        if _parking_unsafe(text, entities):
             return _html_text_by_rules(text, expr, encoded=encoded)
         passed = _run(text, _replace_literals(expr, {**markup, **entities}))
     if found["markup"]:
@@ -776,6 +776,11 @@ def _markup_rules(expr: pl.Expr, found: dict[str, Any]) -> pl.Expr:
 def _parks(entities: dict[str, str]) -> bool:
     """Whether an entity's text holds a parked ``<``/``>`` (which :func:`_finish` then puts back)."""
     return any(_LT_PLACEHOLDER in out or _GT_PLACEHOLDER in out for out in entities.values())
+
+
+def _parking_unsafe(text: pl.Series, entities: dict[str, str]) -> bool:
+    """Whether parking would change ``text``: ``entities`` park a ``<``/``>`` and a value holds a placeholder itself."""
+    return _parks(entities) and _any(text, _PLACEHOLDER_PATTERN)
 
 
 def _html_text_by_rules(text: pl.Series, expr: pl.Expr, *, encoded: bool) -> pl.Series:
