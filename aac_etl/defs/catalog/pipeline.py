@@ -176,7 +176,6 @@ class SourceSync:
         self._alias_empty = False
         """Whether the alias held no live document when the sync started: then every payload is new."""
         self._finished = False
-        self._fingerprints_recorded = False
 
     # ------------------------------------------------------------------ setup
 
@@ -691,15 +690,12 @@ class SourceSync:
         }
 
     def record_fingerprints(self) -> None:
-        """Store the fingerprints of the records this sync put in the buffer (once; after :meth:`enqueue`).
+        """Store the fingerprints of the records this sync put in the buffer (after :meth:`enqueue`).
 
         A fingerprint says the buffer holds the record's current documents, whether or not Typesense has them yet
         (a load job sends what is pending): a sync that builds its collection while it runs records them before it
         waits for the last imports, not after.
         """
-        if self._fingerprints_recorded:
-            return
-        self._fingerprints_recorded = True
         name = self.source.name
         if self.fingerprinted is not None:
             new = [frame for frame in self.new_fingerprints if frame.height]
@@ -713,8 +709,7 @@ class SourceSync:
                 self.store.upsert_source_fingerprints(name, pl.concat(self.processed_records), rows)
 
     def finish(self) -> None:
-        """Record the fingerprints (if not yet done), mark the sync succeeded and free the run's intermediate files."""
-        self.record_fingerprints()
+        """Mark the sync succeeded (after :meth:`record_fingerprints`) and free the run's intermediate files."""
         name = self.source.name
         result = getattr(self, "_buffered", {"upserted": 0, "deleted": 0, "unchanged": 0})
         self.store.finish_sync(
