@@ -404,6 +404,34 @@ def test_shadow_build_streams_then_imports_the_rest_and_swaps(
     assert not load_alias(store, client, alias, SCHEMA).reindexed
 
 
+@pytest.mark.parametrize("heartbeat", [(0, 4), (3600, 0)], ids=["every-chunk", "throttled"])
+def test_shadow_build_heartbeat_is_written_at_most_every_interval(
+    store: BufferStore, client: SpyClient, alias: str, monkeypatch: pytest.MonkeyPatch, heartbeat: tuple[int, int]
+) -> None:
+    from aac_etl.lib import loader
+
+    interval, beats = heartbeat
+    monkeypatch.setattr(loader, "HEARTBEAT_SECONDS", interval)
+    states: list[str] = []
+    write_state = store.set_index_state
+
+    def recording(alias_: str, name: str, schema: str, full_import: str) -> None:
+        states.append(full_import)
+        write_state(alias_, name, schema, full_import)
+
+    monkeypatch.setattr(store, "set_index_state", recording)
+    build = ShadowBuild(store, client, alias, SCHEMA, current=None, batch_size=10)
+    build.start()
+    chunks = [documents(range(start, start + 10)) for start in range(0, 40, 10)]
+    for chunk in chunks:
+        build.feed(chunk)
+    store.enqueue(alias, None, SOURCE, "s1", pl.concat(chunks))
+    build.finish()
+    # One write when the build starts, one per imported chunk when the interval allows it, one when it is done.
+    assert states == [STREAMING, *[STREAMING] * beats, "done"]
+    assert ids_in(client, alias) == expected_ids(range(40))
+
+
 def test_shadow_build_abort_keeps_the_alias_and_the_buffer(store: BufferStore, client: SpyClient, alias: str) -> None:
     store.enqueue(alias, None, SOURCE, "s0", documents(range(10)))
     old = load_alias(store, client, alias, SCHEMA)

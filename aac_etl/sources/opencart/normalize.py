@@ -209,7 +209,7 @@ def _seo_keywords(raw: RawChunk, enabled: bool, store_id: int) -> pl.DataFrame:
 # --- document parts keyed by ``_doc`` (one row per product and language) ---------------------------------
 
 
-def _categories(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> pl.DataFrame:
+def _categories(raw: RawChunk, lookups: _Lookups, keys: pl.DataFrame) -> pl.DataFrame:
     """Per document: categories and category_ids along every path of an enabled category, top -> leaf.
 
     OpenCart hides a category whose path crosses a disabled (or missing) category, so such leaves are left
@@ -218,7 +218,7 @@ def _categories(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> pl.Data
     """
     links = raw["product_to_category"].join(lookups.hidden_categories, on="category_id", how="anti")
     assignments = (
-        links.join(docs.select("product_id").unique(), on="product_id", how="semi")
+        links.join(keys.select("product_id").unique(), on="product_id", how="semi")
         .sort("product_id", "category_id")
         .select(pl.col("product_id").alias("product_key"), "category_id")
     )
@@ -226,7 +226,7 @@ def _categories(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> pl.Data
     parts = [
         named_category_paths(
             nodes.join(
-                docs.filter(pl.col("language_id") == language_id).select(
+                keys.filter(pl.col("language_id") == language_id).select(
                     pl.col("product_id").alias("product_key"), "_doc"
                 ),
                 on="product_key",
@@ -234,7 +234,7 @@ def _categories(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> pl.Data
             ).select(pl.col("_doc").alias("product_key"), "node", "order"),
             lookups.category_names.filter(pl.col("language_id") == language_id),
         )
-        for language_id in docs["language_id"].unique().sort().to_list()
+        for language_id in keys["language_id"].unique().sort().to_list()
     ]
     return pl.concat(parts).rename({"product_key": "_doc"})
 
@@ -306,13 +306,13 @@ def _option_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame, l
     return names.rename({"name": "option_name"}), columns, values
 
 
-def _option_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _option_columns(raw: RawChunk, lookups: _Lookups, keys: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Per document: one List(Utf8) column per listed option (``attributes.option_*``), values in sort order."""
     rows = (
         raw["product_option_value"]
         .join(lookups.option_names, on="option_id", how="inner")
         .join(lookups.option_values, on="option_value_id", how="inner")
-        .join(docs.select("_doc", *_KEYS), on=_KEYS, how="inner")
+        .join(keys.select("_doc", *_KEYS), on=_KEYS, how="inner")
         .sort("_doc", "sort_order", "option_value_id")
         .select(pl.col("_doc").alias("product_key"), "option_name", "value")
     )
@@ -328,12 +328,12 @@ def _attribute_lookups(raw: RawChunk, langs: pl.DataFrame) -> tuple[pl.DataFrame
     return keyed, sorted(set(keys.values()))
 
 
-def _attribute_columns(raw: RawChunk, lookups: _Lookups, docs: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _attribute_columns(raw: RawChunk, lookups: _Lookups, keys: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Per document: one Utf8 column per product attribute name (several attributes on one key: joined by ``, ``)."""
     rows = (
         _with_clean(raw["product_attribute"], "text")
         .join(lookups.attribute_keys, on="attribute_id", how="inner")
-        .join(docs.select("_doc", *_KEYS), on=_KEYS, how="inner")
+        .join(keys.select("_doc", *_KEYS), on=_KEYS, how="inner")
         .filter(pl.col("text").is_not_null())
         .sort("_doc", "column", "attribute_id")
         .select("_doc", "column", "text")
@@ -508,8 +508,9 @@ def _document_parts(
     config: SourceConfig,
     lookups: _Lookups,
     joined: pl.DataFrame,
-    at: pl.Expr | None,
     *,
+    stamps: pl.DataFrame,
+    at: pl.Expr | None,
     pool: ThreadPoolExecutor,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Build every document column but ``description`` from the joined product/description rows.
@@ -520,6 +521,7 @@ def _document_parts(
         lookups: What the lookup tables give (:func:`_lookups`).
         joined: Enabled products joined with their descriptions in the configured languages, with a ``_joined``
             row index (carried through so that the cleaned descriptions can be put in document order).
+        stamps: Per product, ``created_at`` and ``updated_at`` (:func:`_timestamps`).
         at: Reference time for special/discount windows (None: now).
         pool: Worker threads for the independent parts (categories, images, options, attributes, prices).
 
@@ -532,18 +534,25 @@ def _document_parts(
     storefront = config.storefront_url.rstrip("/")
     image_base = storefront + oc.IMAGE_PATH
     currency = lookups.currency
+    # Document order (``_doc``) is fixed first: the parts that only read each document's keys start at once, in the
+    # worker threads, while the other columns are built here.
+    ordered = joined.sort(_KEYS, maintain_order=True).with_row_index("_doc")
+    keys = ordered.select("_doc", *_KEYS)
+    categories = pool.submit(_categories, raw, lookups, keys)
+    options = pool.submit(_option_columns, raw, lookups, keys)
+    attributes = pool.submit(_attribute_columns, raw, lookups, keys)
     specials = _best_price(raw["product_special"], at)
     sale = specials.filter(pl.col("customer_group_id") == group_id).select(
         "product_id", pl.col("price").alias("special_price")
     )
     docs = (
-        _with_clean(_with_clean(joined, "name"), "tag")
+        _with_clean(_with_clean(ordered, "name"), "tag")
+        .join(stamps, on="product_id", how="left")
         .join(lookups.manufacturers, on="manufacturer_id", how="left")
         .join(sale, on="product_id", how="left")
         .join(lookups.stock_status, on="stock_status_id", how="left")
         .join(_seo_keywords(raw, lookups.seo_enabled, store_id), on=_KEYS, how="left")
-        .sort(_KEYS)
-        .with_row_index("_doc")
+        .sort("_doc")
     )
 
     price = pl.col("price").cast(pl.Float64)
@@ -576,11 +585,8 @@ def _document_parts(
         )
         .collect()
     )
-    # The parts only read the base columns and are independent: they are built in the worker threads.
-    categories = pool.submit(_categories, raw, lookups, out)
+    # The parts that read the base columns are independent too.
     images = pool.submit(_images, raw, out, image_base)
-    options = pool.submit(_option_columns, raw, lookups, out)
-    attributes = pool.submit(_attribute_columns, raw, lookups, out)
     by_currency = pool.submit(_price_by_currency, lookups, out)
     by_group = pool.submit(_price_by_group, raw, lookups, specials, out, at)
     out = empty_to_null(out, ["tags"]).join(categories.result(), on="_doc", how="left")
@@ -600,6 +606,15 @@ def _document_parts(
     return out, attribute_cols
 
 
+def _timestamps(products: pl.DataFrame) -> pl.DataFrame:
+    """Per product (the timestamps are the same in every language): ``created_at`` and ``updated_at`` in ISO 8601."""
+    return products.select(
+        "product_id",
+        iso8601_series(products.get_column("date_added")).alias("created_at"),
+        iso8601_series(products.get_column("date_modified")).alias("updated_at"),
+    )
+
+
 def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | None = None) -> pl.DataFrame:
     """Turn one raw OpenCart chunk into the document frame.
 
@@ -613,26 +628,24 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
 
     """
     at = pl.lit(pl.Series([now])) if now is not None else None
-    lookups = _lookups(raw, config)
-    langs = lookups.langs
+    langs = _languages(raw, config)
     products = raw["product"].filter(pl.col("status") == 1)
     if products.is_empty() or langs.is_empty():
         return _empty_documents()
-    # Per product (before the join with the languages), as the timestamps are the same in every language.
-    products = products.with_columns(
-        iso8601_series(products.get_column("date_added")).alias("created_at"),
-        iso8601_series(products.get_column("date_modified")).alias("updated_at"),
-    )
-
     descriptions = raw["product_description"].join(langs.select("language_id", "code"), on="language_id")
     joined = products.join(descriptions, on="product_id", how="inner")
     if joined.is_empty():
         return _empty_documents()
     # Independent parts run in worker threads (polars releases the GIL, so they use every core). The description,
-    # the costliest text, is only carried through to the output: it is cleaned while the rest is built.
+    # the costliest text, is only carried through to the output: it is cleaned from the start, while the lookups
+    # and every other column are built.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         description = pool.submit(_clean_text, joined.get_column("description"))
-        out, attribute_cols = _document_parts(raw, config, lookups, joined.with_row_index("_joined"), at, pool=pool)
+        stamps = pool.submit(_timestamps, products)
+        lookups = _lookups(raw, config)
+        out, attribute_cols = _document_parts(
+            raw, config, lookups, joined.with_row_index("_joined"), stamps=stamps.result(), at=at, pool=pool
+        )
         cleaned = description.result()
     out = out.sort("_doc")
     out = out.with_columns(cleaned.gather(out.get_column("_joined")).alias("description"))
