@@ -692,7 +692,7 @@ def _extra_pair(db_url: str, languages: Sequence[str], servers: Servers, workdir
         endpoint = servers.fresh()
         spec = ScenarioSpec(str(folder), db_url, tuple(languages), slug, endpoint.url, endpoint.api_key)
         full = _full_sync(spec, endpoint)
-        _drop_alias_collection(endpoint, full.get("collection"))
+        _drop_alias_collection(endpoint, spec, full.get("collection"))
         return full
 
     if index % 2:
@@ -710,13 +710,14 @@ def _extra_pair(db_url: str, languages: Sequence[str], servers: Servers, workdir
     return pair
 
 
-def _drop_alias_collection(endpoint: Endpoint, collection: str | None) -> None:
+def _drop_alias_collection(endpoint: Endpoint, spec: ScenarioSpec, collection: str | None) -> None:
+    """Drop a scenario's collection and its alias: a server that is not restarted keeps neither."""
     from aac_etl.lib.typesense_client import TypesenseClient
 
-    if not collection:
-        return
     with TypesenseClient(endpoint.url, endpoint.api_key) as client:
-        client.delete_collection(collection)
+        if collection:
+            client.delete_collection(collection)
+        client.delete_alias(source_config(spec.languages, spec.slug).collection_alias)
 
 
 def run_size(products: int, options: Options, servers: Servers, base: Path) -> dict[str, Any]:
@@ -774,7 +775,7 @@ def run_size(products: int, options: Options, servers: Servers, base: Path) -> d
     changed["mutate_seconds"] = _round(mutate_seconds)
     _print_scenario(changed, full["seconds"])
 
-    _drop_alias_collection(endpoint, full.get("collection"))
+    _drop_alias_collection(endpoint, spec, full.get("collection"))
     # The ratio moves with whatever else the machine runs: more pairs, alternating which runs first, give a median.
     # They come last, on the shop as the 1% change left it.
     pairs = [_pair("ceiling", bare, full, fresh=servers.restartable)]

@@ -211,6 +211,16 @@ class TypesenseClient:
         """Create or atomically repoint an alias to a collection."""
         self._request("PUT", f"/aliases/{_seg(alias)}", json_body={"collection_name": collection})
 
+    def delete_alias(self, alias: str) -> None:
+        """Drop an alias (not its collection); a missing alias is not an error."""
+        self._request("DELETE", f"/aliases/{_seg(alias)}", ignore=(404,))
+
+    def list_aliases(self) -> dict[str, str]:
+        """Return every alias and the collection it points to."""
+        result = self._request("GET", "/aliases").json()
+        found = result.get("aliases", []) if isinstance(result, dict) else []
+        return {str(a["name"]): str(a["collection_name"]) for a in found if isinstance(a, dict) and "name" in a}
+
     # ------------------------------------------------------------------ documents
 
     def import_jsonl(

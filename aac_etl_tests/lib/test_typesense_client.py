@@ -197,6 +197,12 @@ def test_alias_swap(typesense_client: TypesenseClient, collection_name: Callable
     typesense_client.delete_collection(v1)
     assert typesense_client.get_collection(v1) is None
     assert typesense_client.count(alias) == 2
+    assert typesense_client.list_aliases()[alias] == v2
+    typesense_client.delete_alias(alias)
+    typesense_client.delete_alias(alias)  # 404 ignored
+    assert typesense_client.get_alias(alias) is None
+    assert alias not in typesense_client.list_aliases()
+    assert typesense_client.count(v2) == 2  # the collection stays
 
 
 def test_update_collection_fields(typesense_client: TypesenseClient, collection_name: Callable[[str], str]) -> None:
