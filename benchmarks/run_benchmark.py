@@ -669,6 +669,8 @@ def _pair(first: str, bare: dict[str, Any], full: dict[str, Any], *, fresh: bool
         "fresh_server": fresh,
         "typesense_pids": {"ceiling": bare["typesense_pid"], "full": full["typesense_pid"]},
         "typesense_cpu_seconds": {"ceiling": bare["typesense_cpu_seconds"], "full": full["typesense_cpu_seconds"]},
+        # The ceiling prepares the documents again each pair (extract, normalize, validate), later in the process.
+        "ceiling_normalize_validate_rows_per_second": bare["normalize_validate_rows_per_second"],
     }
 
 
@@ -809,6 +811,7 @@ def run_size(products: int, options: Options, servers: Servers, base: Path) -> d
                 "target": f">= {TARGET_TRANSFORM_RATE}",
                 "value": bare["normalize_validate_rows_per_second"],
                 "in_sync": full["normalize_validate_rows_per_second"],
+                "pairs": [pair["ceiling_normalize_validate_rows_per_second"] for pair in pairs],
             },
         },
     }
@@ -932,6 +935,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         (
             f"normalize+validate rows/s on their own (target ≥ {TARGET_TRANSFORM_RATE:,})",
             lambda e: e["ceiling"].get("normalize_validate_rows_per_second"),
+        ),
+        (
+            "normalize+validate rows/s on their own, each pair's ceiling (the first: the value above)",
+            lambda e: ", ".join(
+                f"{rate:,.0f}" for rate in e["targets"]["normalize_validate_rows_per_second"].get("pairs", [])
+            ),
         ),
         (
             "normalize+validate rows/s in the sync (busy time, the import running beside)",

@@ -80,6 +80,9 @@ def test_benchmark_writes_every_section(tmp_path: Path, typesense_server: Any) -
     transform = entry["targets"]["normalize_validate_rows_per_second"]
     assert transform["value"] == ceiling["normalize_validate_rows_per_second"]
     assert transform["in_sync"] == full["normalize_validate_rows_per_second"]
+    assert len(transform["pairs"]) == 2
+    assert transform["pairs"][0] == transform["value"]
+    assert all(rate > 0 for rate in transform["pairs"])
     assert f"target ≥ {run_benchmark.TARGET_TRANSFORM_RATE:,}" in markdown
     assert full["profile"]["typesense_import"]["calls"] >= 1
     assert full["profile"]["gx_suite"]["calls"] == 1
