@@ -340,8 +340,8 @@ def _rebuild(
 STALE_BUILD_SECONDS = 180
 """A streaming build whose index state was not refreshed for this long is taken for dead (its run crashed)."""
 HEARTBEAT_SECONDS = 30
-"""A streaming build refreshes its index state at most this often (one write of the buffer per 100k products
-cost about 0.3 CPU-s at one per chunk); well within :data:`STALE_BUILD_SECONDS`."""
+"""A streaming build refreshes its index state at most this often, well within :data:`STALE_BUILD_SECONDS` (a write to
+the buffer database after every chunk cost about 0.3 CPU-s per 100k products)."""
 STREAMING = "streaming"
 """Index state of a build fed by a running full sync (:class:`ShadowBuild`); it refreshes it as it imports."""
 
@@ -497,9 +497,8 @@ class ShadowBuild:
     collection. :meth:`abort` drops the new collection and leaves the alias and the buffer untouched.
 
     The index state says ``streaming`` while the build runs and is refreshed as chunks are imported (at most every
-    :data:`HEARTBEAT_SECONDS`), so a load launched
-    meanwhile leaves the alias alone; after a crash the state goes stale and the next load rebuilds from the
-    buffer as usual.
+    :data:`HEARTBEAT_SECONDS`), so a load launched meanwhile leaves the alias alone; after a crash the state goes
+    stale and the next load rebuilds from the buffer as usual.
     """
 
     def __init__(

@@ -81,7 +81,8 @@ GENERATED_ATTRIBUTES = frozenset({"images", "price_by_currency", "price_by_group
 
 _KEYS = ["product_id", "language_id"]
 _WORKERS = 3
-"""Worker threads of :func:`normalize_chunk`: the description plus two document parts at a time."""
+"""Worker threads of :func:`normalize_chunk`: the description plus two other parts (timestamps, document parts) at a
+time."""
 _STATUS_PREFERENCE = {"preorder": 0, "in_stock": 1, "out_of_stock": 2}
 
 
