@@ -76,6 +76,7 @@ SCENARIOS = ("full", "unchanged", "changed_1pct")
 ASSETS = ("extract", "normalized", "validated", "search_buffer")
 STAGES = ("extract", "fingerprint", "normalize", "validate", "payloads", "buffer", "load")
 RESTARTED_KEY = "typesense_restarted_for_each_timed_import"
+RESTARTED_NOTE = " (restarted empty before every timed import)"
 
 
 @dataclass(frozen=True)
@@ -901,7 +902,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The markdown summary of a report."""
     meta = report["meta"]
     sizes = sorted(report["sizes"], key=lambda e: e["products"])
-    restarted = " (restarted empty before every timed import)" if meta.get(RESTARTED_KEY) else ""
+    restarted = RESTARTED_NOTE if meta.get(RESTARTED_KEY) else ""
     out = [
         "# aac_etl benchmark: pipeline vs bare Typesense",
         "",
@@ -1179,7 +1180,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line entry point."""
     options, url, api_key = parse_args(argv)
     with typesense_servers(url, api_key) as servers:
-        restarted = " (restarted empty before every timed import)" if servers.restartable else ""
+        restarted = RESTARTED_NOTE if servers.restartable else ""
         sizes = ", ".join(f"{s:,}" for s in options.sizes)
         print(f"Typesense {servers.endpoint.url}{restarted}; sizes {sizes}", flush=True)
         return run(options, servers)

@@ -803,9 +803,7 @@ def _html_text_by_rules(text: pl.Series, expr: pl.Expr, *, encoded: bool) -> pl.
     The regex rules alone, for a column that holds a placeholder noncharacter itself (parking would turn it into
     ``<``/``>``); elsewhere the literal pass of :func:`_html_text` gives the same text as these rules, only faster.
     """
-    once = _run(text, expr)
-    if encoded:
-        once = decode_entities(once)
+    once = decode_if_double_encoded(_run(text, expr), double_encoded=encoded)
     stripped = _run(once, strip_tags(pl.col("v")))
     return _run(decode_entities(stripped), collapse_whitespace(pl.col("v")))
 
