@@ -104,7 +104,12 @@ def test_worker_runs_its_math_single_threaded_unless_told_otherwise(monkeypatch:
         environ = Path(f"/proc/{worker.pid}/environ")
         if not environ.exists():
             pytest.skip("no /proc on this system")
-        variables = dict(item.split("=", 1) for item in environ.read_text().split("\0") if "=" in item)
+        # Popen returns once the exec has begun; the new program's environment is readable a moment later (an
+        # empty read until then: seen in a loaded test run).
+        deadline = time.monotonic() + 10
+        while not (text := environ.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        variables = dict(item.split("=", 1) for item in text.split("\0") if "=" in item)
     finally:
         worker.close()
     assert variables["OPENBLAS_NUM_THREADS"] == "1"
