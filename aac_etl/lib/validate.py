@@ -387,15 +387,21 @@ class _ByteFacts:
     """No byte below 0x20 nor 0x7F: no value fails ``control_chars`` (tab and newlines count too)."""
     whitespace_free: bool = False
     """No whitespace character (regex ``\\s``): blank means empty, and a ``[^\\s]*$`` tail always matches."""
+    replacement_free: bool = False
+    """No byte 0xEF, the first of U+FFFD's three: no value fails ``utf8`` (text below U+F000 has none at all)."""
 
     @classmethod
     def of(cls, series: pl.Series) -> _ByteFacts:
+        """Profile a String column, or the items of a List(String) column."""
+        if isinstance(series.dtype, pl.List) and series.dtype.inner == pl.String:
+            series = series.explode()
         profile = ByteProfile.of(series)
         if profile is None:
             return cls()
         return cls(
             control_free=not profile.may_hold(below=0x20, among=(0x7F,)),
             whitespace_free=not profile.may_hold_whitespace(),
+            replacement_free=not profile.may_hold(below=0, among=(_REPLACEMENT.encode()[0],)),
         )
 
 
@@ -424,15 +430,16 @@ def _string_checks(spec: ContractField, col: pl.Expr, facts: _ByteFacts) -> list
         checks.append(
             _Check(name, "empty_string", blank, _lit("empty string: drop the field instead of sending ''"), value)
         )
-    checks.append(
-        _Check(
-            name,
-            "utf8",
-            col.str.contains(_REPLACEMENT, literal=True),
-            pl.format("{} contains U+FFFD: the source bytes were not valid UTF-8", quoted),
-            value,
+    if not facts.replacement_free:
+        checks.append(
+            _Check(
+                name,
+                "utf8",
+                col.str.contains(_REPLACEMENT, literal=True),
+                pl.format("{} contains U+FFFD: the source bytes were not valid UTF-8", quoted),
+                value,
+            )
         )
-    )
     if not facts.control_free:
         checks.append(
             _Check(
@@ -542,31 +549,33 @@ def _number_checks(spec: ContractField, col: pl.Expr, dtype: pl.DataType) -> lis
     return checks
 
 
-def _array_checks(spec: ContractField, col: pl.Expr) -> list[_Check]:
+def _array_checks(spec: ContractField, col: pl.Expr, facts: _ByteFacts) -> list[_Check]:
     name = spec.name
     dtype = pl.List(pl.String())
     quoted = _quoted(col, dtype)
     checks: list[_Check] = []
     if spec.items_min_length:
-        bad_item = pl.element().is_null() | pl.element().str.contains(_BLANK)
+        item = pl.element()
+        blank = item.str.len_bytes() == 0 if facts.whitespace_free else item.str.contains(_BLANK)
         checks.append(
             _Check(
                 name,
                 "empty_item",
-                col.list.eval(bad_item).list.any(),
+                col.list.eval(item.is_null() | blank).list.any(),
                 pl.format("{} has an empty entry", quoted),
                 col,
             )
         )
-    checks.append(
-        _Check(
-            name,
-            "utf8",
-            col.list.eval(pl.element().str.contains(_REPLACEMENT, literal=True)).list.any(),
-            pl.format("{} contains U+FFFD: the source bytes were not valid UTF-8", quoted),
-            col,
+    if not facts.replacement_free:
+        checks.append(
+            _Check(
+                name,
+                "utf8",
+                col.list.eval(pl.element().str.contains(_REPLACEMENT, literal=True)).list.any(),
+                pl.format("{} contains U+FFFD: the source bytes were not valid UTF-8", quoted),
+                col,
+            )
         )
-    )
     return checks
 
 
@@ -590,7 +599,7 @@ def _field_checks(
     elif spec.logical_type in {"number", "integer"}:
         checks += _number_checks(spec, col, dtype)
     elif spec.logical_type == "array":
-        checks += _array_checks(spec, col)
+        checks += _array_checks(spec, col, facts)
     if spec.unique:
         checks.append(
             _Check(
@@ -897,7 +906,8 @@ def _attribute_checks(
             )
             checks.append(_Check(name, "type", present, message, col))
         elif kind_name == "string":
-            checks += _attribute_text_checks(name, col.cast(pl.String))
+            facts = _ByteFacts.of(work.get_column(name)) if dtype == pl.String() else _ByteFacts()
+            checks += _attribute_text_checks(name, None if facts.replacement_free else col.cast(pl.String))
             if dtype != pl.String():
                 resolved[name] = col.cast(pl.String)
     if (
@@ -917,6 +927,7 @@ def _attribute_checks(
 
 
 def _attribute_text_checks(name: str, text: pl.Expr | None) -> list[_Check]:
+    """Return the ``utf8`` check of an attribute's text; none for None (no text, or bytes that rule U+FFFD out)."""
     if text is None:
         return []
     return [

@@ -613,3 +613,38 @@ def test_data_bytes_are_the_values_bytes_without_importing_pyarrow_compute() -> 
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.split() == ["abé", "False"]
+
+
+def test_large_columns_stream_small_ones_and_work_beside_other_work_stay_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engines: list[str] = []
+    collect = pl.LazyFrame.collect
+
+    def spy(self: pl.LazyFrame, *args: object, **kwargs: object) -> object:
+        if "engine" in kwargs:  # eager calls (``DataFrame.select``) collect without naming an engine
+            engines.append(str(kwargs["engine"]))
+        return collect(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+    small = pl.Series(["<p>a &amp; b</p>", "<br>c"] * 10)
+    large = pl.Series(["<p>a &amp; b</p>", "<br>c"] * 5_000)
+
+    def rendered(s: pl.Series) -> tuple[list[str | None], set[str]]:
+        engines.clear()
+        out = html_to_text(s, double_encoded=False).to_list()
+        return out, set(engines)
+
+    small_text, small_engines = rendered(small)
+    large_text, large_engines = rendered(large)
+    with text_module.beside_other_work():
+        with text_module.beside_other_work():
+            pass
+        beside_text, beside_engines = rendered(large)
+    after_text, after_engines = rendered(large)
+    assert small_engines == {"in-memory"}
+    assert large_engines == {"streaming"}
+    assert beside_engines == {"in-memory"}
+    assert after_engines == {"streaming"}
+    assert beside_text == after_text == large_text
+    assert small_text == large_text[:20] == ["a & b", "c"] * 10

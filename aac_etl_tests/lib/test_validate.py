@@ -120,6 +120,30 @@ def test_tabs_and_bytes_outside_a_sliced_column_are_not_control_characters(contr
     assert out.valid.height == 3
 
 
+@pytest.mark.parametrize(
+    ("column", "clean", "bad"),
+    [
+        ("title", "Caf\u00e9 \uff01 \U0001f600", "Caf\ufffd"),
+        ("tags", ["\uff01 wide", "\U0001f600"], ["ok", "x\ufffd"]),
+        ("categories", ["Shoes", "\uff01"], ["Shoes", "\ufffd"]),
+        ("attributes.material", "\uff01 wool", "w\ufffdol"),
+    ],
+)
+def test_replacement_characters_are_found_whatever_other_text_the_column_holds(
+    contract: Contract, column: str, clean: object, bad: object
+) -> None:
+    # U+FF01 and U+1F600 share U+FFFD's lead bytes (0xEF, or a byte above it), ASCII-only columns have none: the
+    # check may be skipped for a column only when its bytes rule U+FFFD out.
+    plain = "Plain" if isinstance(clean, str) else ["Plain", "Text"]
+    for others in (plain, clean):
+        frame = docs(3, **{column: [others, bad, clean]})
+        out = run(frame, contract)
+        assert out.quarantine.select("external_id", "field", "rule").rows() == [("1:en", column, "utf8")]
+        assert out.valid.height == 2
+    out = run(docs(2, **{column: [plain, clean]}), contract)
+    assert out.quarantine.height == 0
+
+
 _URLS = [
     "https://cdn.example.com/a.jpg",
     "http://a.b",

@@ -87,8 +87,13 @@ _STATUS_PREFERENCE = {"preorder": 0, "in_stock": 1, "out_of_stock": 2}
 
 
 def _clean_text(s: pl.Series) -> pl.Series:
-    """OpenCart stores text HTML-escaped: decode once, strip tags, decode entities, collapse whitespace."""
-    return text_lib.clean_text(s, double_encoded=True)
+    """OpenCart stores text HTML-escaped: decode once, strip tags, decode entities, collapse whitespace.
+
+    Every text is cleaned beside the other parts of :func:`normalize_chunk` (in its worker threads or meanwhile), so
+    on the calling thread only (:func:`~aac_etl.lib.text.beside_other_work`).
+    """
+    with text_lib.beside_other_work():
+        return text_lib.clean_text(s, double_encoded=True)
 
 
 def _with_clean(frame: pl.DataFrame, name: str) -> pl.DataFrame:
