@@ -90,7 +90,7 @@ def _clean_text(s: pl.Series) -> pl.Series:
     """OpenCart stores text HTML-escaped: decode once, strip tags, decode entities, collapse whitespace.
 
     Every text is cleaned beside the other parts of :func:`normalize_chunk` (in its worker threads or meanwhile), so
-    on the calling thread only (:func:`~aac_etl.lib.text.beside_other_work`).
+    without spreading the column over every core (:func:`~aac_etl.lib.text.beside_other_work`).
     """
     with text_lib.beside_other_work():
         return text_lib.clean_text(s, double_encoded=True)
