@@ -231,8 +231,9 @@ def _run(s: pl.Series, expr: pl.Expr) -> pl.Series:
     The streaming engine costs about 0.5 ms more per call, which a small column does not win back, nor a column
     rendered :func:`beside_other_work`.
     """
-    large = s.len() >= _STREAMING_MIN_ROWS or s.estimated_size() >= _STREAMING_MIN_BYTES
-    streaming = large and not _BESIDE_OTHER_WORK.get()
+    streaming = not _BESIDE_OTHER_WORK.get() and (
+        s.len() >= _STREAMING_MIN_ROWS or s.estimated_size() >= _STREAMING_MIN_BYTES
+    )
     engine = "streaming" if streaming else "in-memory"
     return pl.LazyFrame({"v": s}).select(expr.alias(s.name)).collect(engine=engine).to_series()
 

@@ -392,7 +392,7 @@ class _ByteFacts:
 
     @classmethod
     def of(cls, series: pl.Series) -> _ByteFacts:
-        """Profile a String column, or the items of a List(String) column."""
+        """Profile a String column or the items of a List(String) column (another dtype: nothing is ruled out)."""
         if isinstance(series.dtype, pl.List) and series.dtype.inner == pl.String:
             series = series.explode()
         profile = ByteProfile.of(series)
@@ -906,7 +906,7 @@ def _attribute_checks(
             )
             checks.append(_Check(name, "type", present, message, col))
         elif kind_name == "string":
-            facts = _ByteFacts.of(work.get_column(name)) if dtype == pl.String() else _ByteFacts()
+            facts = _ByteFacts.of(work.get_column(name))
             checks += _attribute_text_checks(name, None if facts.replacement_free else col.cast(pl.String))
             if dtype != pl.String():
                 resolved[name] = col.cast(pl.String)
