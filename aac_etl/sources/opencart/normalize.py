@@ -642,13 +642,15 @@ def normalize_chunk(raw: RawChunk, config: SourceConfig, *, now: dt.datetime | N
     joined = products.join(descriptions, on="product_id", how="inner")
     if joined.is_empty():
         return _empty_documents()
-    # Independent parts run in worker threads (polars releases the GIL, so they use every core). The description,
-    # the costliest text, is only carried through to the output: it is cleaned from the start, while the lookups
-    # and every other column are built.
+    # The lookups come first: on an extract's first chunk they are a few dozen small polars calls, which took 68 ms
+    # beside the description's cleaning against 14 ms alone (10k products); later chunks find them cached. Then the
+    # independent parts run in worker threads (polars releases the GIL, so they use every core). The description,
+    # the costliest text, is only carried through to the output: it is cleaned from the start, while every other
+    # column is built.
+    lookups = _lookups(raw, config)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         description = pool.submit(_clean_text, joined.get_column("description"))
         stamps = pool.submit(_timestamps, products)
-        lookups = _lookups(raw, config)
         out, attribute_cols = _document_parts(
             raw, config, lookups, joined.with_row_index("_joined"), stamps=stamps.result(), at=at, pool=pool
         )
