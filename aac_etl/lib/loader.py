@@ -484,6 +484,40 @@ def load_alias(
 SHADOW_QUEUE_CHUNKS = 2
 """Payload chunks waiting for the shadow importer at most (the sync blocks beyond: bounded memory)."""
 
+KEY_PARTITION_ROWS = 250_000
+"""Rows (live and sent together) per partition of :func:`unacknowledged`."""
+
+
+def unacknowledged(live: pl.DataFrame, sent: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Compare a build's live buffer rows with the documents it sent, exactly.
+
+    The set differences are computed one hash partition of ``external_id`` at a time (a row's partitions agree on
+    both sides): the anti join on two text columns over a whole catalog at once took about 240 MB at 960,000
+    documents, in the steps that set a first load's peak; a partition at a time, about 50 MB.
+
+    Args:
+        live: ``id``, ``external_id``, ``content_hash`` of the live buffer rows.
+        sent: ``external_id``, ``content_hash`` of the documents sent (acknowledged or rejected).
+
+    Returns:
+        The live rows whose exact version was not sent, and the sent external ids that are not live.
+
+    """
+    partitions = max(1, (live.height + sent.height) // KEY_PARTITION_ROWS)
+    if partitions == 1:
+        missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
+        return missing, sent.join(live, on="external_id", how="anti").get_column("external_id")
+    part = (pl.col("external_id").hash() % partitions).alias("_part")
+    live_parts, sent_parts = live.with_columns(part), sent.with_columns(part)
+    missing_parts: list[pl.DataFrame] = []
+    orphan_parts: list[pl.Series] = []
+    for number in range(partitions):
+        live_part = live_parts.filter(pl.col("_part") == number).drop("_part")
+        sent_part = sent_parts.filter(pl.col("_part") == number).drop("_part")
+        missing_parts.append(live_part.join(sent_part, on=["external_id", "content_hash"], how="anti"))
+        orphan_parts.append(sent_part.join(live_part, on="external_id", how="anti").get_column("external_id"))
+    return pl.concat(missing_parts), pl.concat(orphan_parts)
+
 
 class ShadowBuild:
     """A zero-downtime rebuild fed by a running full sync: documents reach the new collection as they are made.
@@ -636,11 +670,10 @@ class ShadowBuild:
             bad = pl.concat(self._bad, rechunk=True) if self._bad else None
             self._ok, self._bad = [], []
             sent = ok if bad is None else pl.concat([ok, bad.select(keys.columns)])
-            missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
+            # Orphans: streamed documents the buffer does not hold live (nothing should, but never leave one).
+            missing, orphans = unacknowledged(live, sent)
             if missing.height:
                 self._import_remainder(missing)
-            # Streamed documents the buffer does not hold live (nothing should, but never leave an orphan).
-            orphans = sent.join(live, on="external_id", how="anti").get_column("external_id")
             for offset in range(0, orphans.len(), self.batch_size):
                 self.client.delete_documents(self.name, orphans.slice(offset, self.batch_size).to_list())
             # The remainder's results went to the (emptied) lists.

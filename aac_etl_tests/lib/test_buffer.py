@@ -305,6 +305,13 @@ def test_quarantine_roundtrip(store: BufferStore) -> None:
     assert store.clear_quarantine(SOURCE, ["1:en"]) == 1
     assert store.list_quarantine(SOURCE).get_column("external_id").to_list() == ["2:en"]
     assert store.list_quarantine("elsewhere").height == 0
+    # Only the source's own quarantined ids among the valid ones leave; ids never quarantined change nothing.
+    store.add_quarantine(rows.tail(1).with_columns(pl.lit("elsewhere").alias("source")))
+    assert store.clear_quarantine(SOURCE, ["7:en", "8:de"]) == 0
+    assert store.clear_quarantine(SOURCE, pl.Series(["7:en", "2:en", "2:en", None])) == 1
+    assert store.list_quarantine(SOURCE).height == 0
+    assert store.list_quarantine("elsewhere").get_column("external_id").to_list() == ["2:en"]
+    assert store.clear_quarantine(SOURCE, ["2:en"]) == 0
 
 
 def test_sync_history(store: BufferStore) -> None:

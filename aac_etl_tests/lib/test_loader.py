@@ -348,6 +348,34 @@ def test_prefetch_keeps_order_and_raises_the_readers_error() -> None:
     assert seen == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("partition_rows", [1_000_000, 400, 7], ids=["one-pass", "partitioned", "many-parts"])
+def test_unacknowledged_is_the_exact_set_difference(monkeypatch: pytest.MonkeyPatch, partition_rows: int) -> None:
+    from aac_etl.lib import loader
+
+    monkeypatch.setattr(loader, "KEY_PARTITION_ROWS", partition_rows)
+    live = pl.DataFrame(
+        {
+            "id": list(range(1, 1501)),
+            "external_id": [f"{n}:en" for n in range(1500)],
+            "content_hash": [f"h{n % 7}" for n in range(1500)],
+        }
+    )
+    # Sent: every third live row exactly, every fifth with another version, twice some, plus ids never live.
+    sent_pairs = [(f"{n}:en", f"h{n % 7}") for n in range(0, 1500, 3)]
+    sent_pairs += [(f"{n}:en", "other") for n in range(0, 1500, 5)]
+    sent_pairs += sent_pairs[:40] + [(f"gone-{n}", "h0") for n in range(60)]
+    sent = pl.DataFrame(sent_pairs, schema={"external_id": pl.Utf8, "content_hash": pl.Utf8}, orient="row")
+
+    missing, orphans = loader.unacknowledged(live, sent)
+
+    sent_set = set(sent_pairs)
+    expected_missing = {row for row in live.iter_rows() if (row[1], row[2]) not in sent_set}
+    assert set(missing.iter_rows()) == expected_missing
+    assert missing.height == len(expected_missing) == 1000
+    assert missing.columns == ["id", "external_id", "content_hash"]
+    assert sorted(orphans.to_list()) == sorted(f"gone-{n}" for n in range(60))
+
+
 # --------------------------------------------------------------------------------------------------------
 # ShadowBuild: a rebuild fed by a running full sync
 # --------------------------------------------------------------------------------------------------------
