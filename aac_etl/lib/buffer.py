@@ -1459,13 +1459,13 @@ class BufferStore:
             # The quarantine holds a few records of a source, the ids a whole catalog: the quarantined ids are read
             # and matched here, and only the matches go to the database (a million ids staged for a first load's
             # DELETE took about 180 MB of the sync's peak at 1M documents).
-            held = tx.rows(
+            quarantined = tx.frame(
                 "SELECT DISTINCT external_id FROM search_quarantine WHERE source = :source AND external_id IS NOT NULL",
                 {"source": source},
-            )
-            if not held:
+                {"external_id": pl.Utf8()},
+            ).get_column("external_id")
+            if quarantined.len() == 0:
                 return 0
-            quarantined = pl.Series("external_id", [row[0] for row in held], dtype=pl.Utf8)
             cleared = ids.filter(ids.is_in(quarantined.implode())).unique()
             if cleared.len() == 0:
                 return 0

@@ -507,7 +507,7 @@ def unacknowledged(live: pl.DataFrame, sent: pl.DataFrame) -> tuple[pl.DataFrame
     if partitions == 1:
         missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
         return missing, sent.join(live, on="external_id", how="anti").get_column("external_id")
-    part = (pl.col("external_id").hash() % partitions).alias("_part")
+    part = (pl.col("external_id").cast(pl.Utf8).hash() % partitions).alias("_part")
     live_parts, sent_parts = live.with_columns(part), sent.with_columns(part)
     missing_parts: list[pl.DataFrame] = []
     orphan_parts: list[pl.Series] = []
