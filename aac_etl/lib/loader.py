@@ -504,19 +504,21 @@ def unacknowledged(live: pl.DataFrame, sent: pl.DataFrame) -> tuple[pl.DataFrame
 
     """
     partitions = max(1, (live.height + sent.height) // KEY_PARTITION_ROWS)
-    if partitions == 1:
-        missing = live.join(sent, on=["external_id", "content_hash"], how="anti")
-        return missing, sent.join(live, on="external_id", how="anti").get_column("external_id")
-    part = (pl.col("external_id").cast(pl.Utf8).hash() % partitions).alias("_part")
-    live_parts, sent_parts = live.with_columns(part), sent.with_columns(part)
-    missing_parts: list[pl.DataFrame] = []
-    orphan_parts: list[pl.Series] = []
-    for number in range(partitions):
-        live_part = live_parts.filter(pl.col("_part") == number).drop("_part")
-        sent_part = sent_parts.filter(pl.col("_part") == number).drop("_part")
-        missing_parts.append(live_part.join(sent_part, on=["external_id", "content_hash"], how="anti"))
-        orphan_parts.append(sent_part.join(live_part, on="external_id", how="anti").get_column("external_id"))
-    return pl.concat(missing_parts), pl.concat(orphan_parts)
+    pairs: Iterable[tuple[pl.DataFrame, pl.DataFrame]] = [(live, sent)]
+    if partitions > 1:
+        part = (pl.col("external_id").cast(pl.Utf8).hash() % partitions).alias("_part")
+        live_parts, sent_parts = live.with_columns(part), sent.with_columns(part)
+
+        def one(frame: pl.DataFrame, number: int) -> pl.DataFrame:
+            return frame.filter(pl.col("_part") == number).drop("_part")
+
+        pairs = ((one(live_parts, n), one(sent_parts, n)) for n in range(partitions))
+    missing: list[pl.DataFrame] = []
+    orphans: list[pl.Series] = []
+    for live_part, sent_part in pairs:
+        missing.append(live_part.join(sent_part, on=["external_id", "content_hash"], how="anti"))
+        orphans.append(sent_part.join(live_part, on="external_id", how="anti").get_column("external_id"))
+    return pl.concat(missing), pl.concat(orphans)
 
 
 class ShadowBuild:
